@@ -1,0 +1,70 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/taet-ml/taet/onnx"
+	"github.com/taet-ml/taet/onnx/ort"
+	"github.com/urfave/cli/v2"
+)
+
+func newVersionCommand(g *globalOptions) *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print taet's version, the ONNX Runtime library and the usable execution providers",
+		Description: `Loads the ONNX Runtime library (--ort-lib, TAET_ORT_LIB, or the one
+scripts/install-ort.sh installed) and tries to create each execution provider.
+A missing library is reported, not fatal.
+
+` + exitStatusHelp,
+		Action: func(c *cli.Context) error { return runVersion(*g, c.App.Writer) },
+	}
+}
+
+// versionReport is what `taetctl version` prints.
+type versionReport struct {
+	MessageType    string            `json:"message_type"`
+	Version        string            `json:"version"`
+	Opset          int               `json:"opset"`
+	RuntimeLibrary string            `json:"runtime_library"`
+	RuntimeVersion string            `json:"runtime_version,omitempty"`
+	RuntimeError   string            `json:"runtime_error,omitempty"`
+	Providers      map[string]string `json:"providers"` // name → "ok" or why not
+}
+
+func runVersion(g globalOptions, w io.Writer) error {
+	r := versionReport{MessageType: "version", Version: version, Opset: onnx.Opset,
+		RuntimeLibrary: ort.LibraryPath(g.ORTLib), Providers: map[string]string{}}
+	if err := ort.Init(g.ORTLib); err != nil {
+		r.RuntimeError = err.Error()
+	} else {
+		r.RuntimeLibrary, r.RuntimeVersion, _ = ort.Loaded()
+	}
+	for name, err := range ort.Providers() {
+		r.Providers[name] = "ok"
+		if err != nil {
+			r.Providers[name] = err.Error()
+		}
+	}
+	if g.JSON {
+		return json.NewEncoder(w).Encode(r)
+	}
+	fmt.Fprintf(w, "taet %s (ONNX opset %d)\n", r.Version, r.Opset)
+	if r.RuntimeError != "" {
+		fmt.Fprintf(w, "onnxruntime: unavailable: %s\n", r.RuntimeError)
+	} else {
+		fmt.Fprintf(w, "onnxruntime %s: %s\n", r.RuntimeVersion, r.RuntimeLibrary)
+	}
+	names := make([]string, 0, len(r.Providers))
+	for n := range r.Providers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "provider %-5s %s\n", n+":", r.Providers[n])
+	}
+	return nil
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/taet-ml/taet/graphs"
+	"github.com/taet-ml/taet/onnx/ort"
+)
+
+// Exit codes. One table, repeated in every command's help (exitStatusHelp).
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitPartial     = 3
+	exitNoRuntime   = 10
+	exitBuild       = 11
+	exitData        = 12
+	exitInterrupted = 130
+)
+
+// exitStatusHelp ends every command's Description.
+const exitStatusHelp = `EXIT STATUS
+  0 success · 1 error · 2 usage · 10 ONNX Runtime unavailable · 11 graph build error
+  12 data or checkpoint error · 130 interrupted`
+
+// usageError marks a bad flag, value or argument (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usagef returns a usageError with a formatted message.
+func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// dataError marks an unreadable or invalid data set, checkpoint or model file (exit 12).
+type dataError struct{ err error }
+
+func (e dataError) Error() string { return e.err.Error() }
+func (e dataError) Unwrap() error { return e.err }
+
+// exitCode maps err to the table above. A cancelled context (SIGINT/SIGTERM) wins.
+func exitCode(ctx context.Context, err error) int {
+	var (
+		ue usageError
+		de dataError
+		be *graphs.BuildError
+	)
+	switch {
+	case err == nil:
+		return exitOK
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &ue):
+		return exitUsage
+	case errors.Is(err, ort.ErrNoRuntime):
+		return exitNoRuntime
+	case errors.As(err, &be):
+		return exitBuild
+	case errors.As(err, &de):
+		return exitData
+	}
+	return exitError
+}
+
+// printExitError writes err to stderr: as a JSON object with --json, else as text.
+func printExitError(g *globalOptions, code int, err error) {
+	if err == nil {
+		err = errors.New("interrupted")
+	}
+	if g.JSON {
+		_ = json.NewEncoder(os.Stderr).Encode(map[string]any{
+			"message_type": "exit_error", "code": code, "message": err.Error(),
+		})
+		return
+	}
+	fmt.Fprintf(os.Stderr, "taetctl: %v\n", err)
+}

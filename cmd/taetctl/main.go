@@ -1,0 +1,22 @@
+// Command taetctl builds, trains, evaluates and exports adversarially robust
+// classifiers for long-tailed data (TAET, CVPR 2025). Run `taetctl --help`.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	g := &globalOptions{}
+	err := newApp(g).RunContext(ctx, os.Args)
+	code := exitCode(ctx, err) // before stop(), which cancels ctx
+	stop()
+	if code != 0 {
+		printExitError(g, code, err)
+	}
+	os.Exit(code)
+}

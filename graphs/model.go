@@ -1,0 +1,203 @@
+package graphs
+
+import (
+	"encoding/binary"
+	"math"
+	"slices"
+
+	"github.com/taet-ml/taet/onnx"
+	"github.com/taet-ml/taet/onnx/onnxpb"
+)
+
+// Model is a finished graph: its ONNX protobuf and the signature a session needs.
+type Model struct {
+	Proto   *onnxpb.ModelProto
+	Inputs  []ValueInfo // graph inputs, in declaration order
+	Outputs []ValueInfo // graph outputs, in declaration order
+}
+
+// ValueInfo describes a graph input or output.
+type ValueInfo struct {
+	Name  string     `json:"name"`
+	DType onnx.DType `json:"-"`
+	Shape []int64    `json:"shape"`
+}
+
+// Bytes serializes the model deterministically (the same graph gives the same bytes).
+func (m *Model) Bytes() ([]byte, error) { return onnx.Marshal(m.Proto) }
+
+// InputNames returns the names of the graph inputs.
+func (m *Model) InputNames() []string { return names(m.Inputs) }
+
+// OutputNames returns the names of the graph outputs.
+func (m *Model) OutputNames() []string { return names(m.Outputs) }
+
+func names(vs []ValueInfo) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = v.Name
+	}
+	return out
+}
+
+// Finish returns the model of everything built so far. Nodes that no output
+// depends on are dropped; the opset is the lowest that defines every op used
+// (onnx.MinOpset). It panics with a *BuildError if no output was declared.
+func (b *Builder) Finish() *Model {
+	if len(b.outputs) == 0 {
+		panic(&BuildError{Err: errorf("graph %q has no outputs: declare them with Builder.Output", b.name)})
+	}
+	live := b.liveNodes()
+	opset := int64(onnx.Opset)
+	for _, n := range live {
+		opset = max(opset, onnx.MinOpset(n.op))
+	}
+	g := &onnxpb.GraphProto{Name: &b.name}
+	for _, v := range b.inputs {
+		g.Input = append(g.Input, valueInfo(v))
+	}
+	for _, v := range b.inits {
+		g.Initializer = append(g.Initializer, v.init)
+	}
+	for _, n := range live {
+		g.Node = append(g.Node, n.protos(opset)...)
+	}
+	for _, v := range b.outputs {
+		g.Output = append(g.Output, valueInfo(v))
+	}
+	producer, domain := onnx.ProducerName, ""
+	m := &Model{Proto: &onnxpb.ModelProto{
+		IrVersion:    ptr(onnx.IRVersionFor(opset)),
+		ProducerName: &producer,
+		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: &domain, Version: &opset}},
+		Graph:        g,
+	}}
+	for _, v := range b.inputs {
+		m.Inputs = append(m.Inputs, ValueInfo{v.name, v.dtype, v.Shape()})
+	}
+	for _, v := range b.outputs {
+		m.Outputs = append(m.Outputs, ValueInfo{v.name, v.dtype, v.Shape()})
+	}
+	return m
+}
+
+// liveNodes returns, in creation order, the nodes some output depends on.
+func (b *Builder) liveNodes() []*Node {
+	live := map[*Node]bool{}
+	var visit func(v *Value)
+	visit = func(v *Value) {
+		if v == nil || v.node == nil || live[v.node] {
+			return
+		}
+		live[v.node] = true
+		for _, in := range v.node.inputs {
+			visit(in)
+		}
+	}
+	for _, v := range b.outputs {
+		visit(v)
+	}
+	out := make([]*Node, 0, len(live))
+	for _, n := range b.nodes {
+		if live[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// protos returns the node as ONNX NodeProtos for the given opset, with
+// attributes sorted by name. It is one NodeProto except where the op's form
+// changed after opset 17: from opset 18, ReduceMean and ReduceMax take their
+// axes as an input instead of an attribute, so a Constant node holding the
+// axes is emitted before them.
+func (n *Node) protos(opset int64) []*onnxpb.NodeProto {
+	np := &onnxpb.NodeProto{Name: ptr(n.name), OpType: ptr(n.op)}
+	for _, v := range n.inputs {
+		if v == nil {
+			np.Input = append(np.Input, "")
+		} else {
+			np.Input = append(np.Input, v.name)
+		}
+	}
+	for _, v := range n.outputs {
+		np.Output = append(np.Output, v.name)
+	}
+	keys := make([]string, 0, len(n.attrs))
+	for k := range n.attrs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var axes *onnxpb.AttributeProto
+	for _, k := range keys {
+		a := n.attrs[k]
+		if k == "axes" && opset >= 18 && (n.op == "ReduceMean" || n.op == "ReduceMax") {
+			axes = a
+			continue
+		}
+		np.Attribute = append(np.Attribute, a)
+	}
+	if axes == nil {
+		return []*onnxpb.NodeProto{np}
+	}
+	name := n.name + "/axes"
+	np.Input = append(np.Input, name)
+	c := &onnxpb.NodeProto{Name: &name, OpType: ptr("Constant"), Output: []string{name},
+		Attribute: []*onnxpb.AttributeProto{attrTensor("value", int64Tensor(name, []int64{int64(len(axes.Ints))}, axes.Ints))}}
+	return []*onnxpb.NodeProto{c, np}
+}
+
+func valueInfo(v *Value) *onnxpb.ValueInfoProto {
+	dims := make([]*onnxpb.TensorShapeProto_Dimension, len(v.shape))
+	for i, d := range v.shape {
+		dims[i] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}}
+	}
+	elem := int32(v.dtype)
+	return &onnxpb.ValueInfoProto{
+		Name: ptr(v.name),
+		Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{TensorType: &onnxpb.TypeProto_Tensor{
+			ElemType: &elem,
+			Shape:    &onnxpb.TensorShapeProto{Dim: dims},
+		}}},
+	}
+}
+
+// floatTensor returns a TensorProto holding data (raw little-endian bytes).
+func floatTensor(name string, shape []int64, data []float32) *onnxpb.TensorProto {
+	raw := make([]byte, 4*len(data))
+	for i, f := range data {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(f))
+	}
+	return &onnxpb.TensorProto{Name: &name, Dims: slices.Clone(shape), DataType: ptr(int32(onnx.Float)), RawData: raw}
+}
+
+// int64Tensor returns a TensorProto holding data (raw little-endian bytes).
+func int64Tensor(name string, shape []int64, data []int64) *onnxpb.TensorProto {
+	raw := make([]byte, 8*len(data))
+	for i, x := range data {
+		binary.LittleEndian.PutUint64(raw[8*i:], uint64(x))
+	}
+	return &onnxpb.TensorProto{Name: &name, Dims: slices.Clone(shape), DataType: ptr(int32(onnx.Int64)), RawData: raw}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func numel(shape []int64) int64 {
+	n := int64(1)
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+func dtypeName(d onnx.DType) string {
+	switch d {
+	case onnx.Float:
+		return "float32"
+	case onnx.Int64:
+		return "int64"
+	case onnx.Bool:
+		return "bool"
+	}
+	return d.String()
+}

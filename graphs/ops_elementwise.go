@@ -1,0 +1,178 @@
+package graphs
+
+import (
+	"github.com/taet-ml/taet/onnx"
+)
+
+func init() {
+	registerOps("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Neg", "Abs", "Sign", "Exp", "Log",
+		"Sqrt", "Reciprocal", "Relu", "Sigmoid", "Tanh", "Erf", "Where", "Equal", "Less", "Greater",
+		"Not", "Cast", "Clip", "Identity", "Constant")
+}
+
+// unary adds a one-input node whose output has x's type and shape.
+func (b *Builder) unary(op string, x *Value, attrs ...attr) *Value {
+	return b.add1(op, []*Value{x}, attrs, outSpec{x.dtype, x.shape})
+}
+
+// binary adds a two-input node with ONNX multidirectional broadcasting; both
+// inputs must have the same element type, which the output gets.
+func (b *Builder) binary(op string, x, y *Value) *Value {
+	b.sameDType(op, x, y)
+	return b.add1(op, []*Value{x, y}, nil, outSpec{x.dtype, b.broadcast(op, x.shape, y.shape)})
+}
+
+// compare adds a broadcasting comparison with a bool output.
+func (b *Builder) compare(op string, x, y *Value) *Value {
+	b.sameDType(op, x, y)
+	return b.add1(op, []*Value{x, y}, nil, outSpec{onnx.Bool, b.broadcast(op, x.shape, y.shape)})
+}
+
+func (b *Builder) sameDType(op string, vs ...*Value) {
+	for _, v := range vs[1:] {
+		if v.dtype != vs[0].dtype {
+			b.fail(op, "inputs %s and %s have different element types", vs[0], v)
+		}
+	}
+}
+
+// requireFloat panics unless every v is float32.
+func (b *Builder) requireFloat(op string, vs ...*Value) {
+	for _, v := range vs {
+		if v.dtype != onnx.Float {
+			b.fail(op, "input %s must be float32", v)
+		}
+	}
+}
+
+// Add returns x+y with broadcasting (ONNX Add-14).
+func Add(x, y *Value) *Value { return x.b.binary("Add", x, y) }
+
+// Sub returns x-y with broadcasting (ONNX Sub-14).
+func Sub(x, y *Value) *Value { return x.b.binary("Sub", x, y) }
+
+// Mul returns x*y with broadcasting (ONNX Mul-14).
+func Mul(x, y *Value) *Value { return x.b.binary("Mul", x, y) }
+
+// Div returns x/y with broadcasting (ONNX Div-14).
+func Div(x, y *Value) *Value { return x.b.binary("Div", x, y) }
+
+// Pow returns x^y with broadcasting (ONNX Pow-15), float32 only.
+func Pow(x, y *Value) *Value {
+	x.b.requireFloat("Pow", x, y)
+	return x.b.binary("Pow", x, y)
+}
+
+// Max returns the elementwise maximum of x and y with broadcasting (ONNX Max-13).
+func Max(x, y *Value) *Value { return x.b.binary("Max", x, y) }
+
+// Min returns the elementwise minimum of x and y with broadcasting (ONNX Min-13).
+func Min(x, y *Value) *Value { return x.b.binary("Min", x, y) }
+
+// Neg returns -x (ONNX Neg-13).
+func Neg(x *Value) *Value { return x.b.unary("Neg", x) }
+
+// Abs returns |x| (ONNX Abs-13).
+func Abs(x *Value) *Value { return x.b.unary("Abs", x) }
+
+// Sign returns -1, 0 or 1 by the sign of x (ONNX Sign-13).
+func Sign(x *Value) *Value { return x.b.unary("Sign", x) }
+
+// Exp returns e^x (ONNX Exp-13).
+func Exp(x *Value) *Value { x.b.requireFloat("Exp", x); return x.b.unary("Exp", x) }
+
+// Log returns the natural logarithm of x (ONNX Log-13).
+func Log(x *Value) *Value { x.b.requireFloat("Log", x); return x.b.unary("Log", x) }
+
+// Sqrt returns √x (ONNX Sqrt-13).
+func Sqrt(x *Value) *Value { x.b.requireFloat("Sqrt", x); return x.b.unary("Sqrt", x) }
+
+// Reciprocal returns 1/x (ONNX Reciprocal-13).
+func Reciprocal(x *Value) *Value {
+	x.b.requireFloat("Reciprocal", x)
+	return x.b.unary("Reciprocal", x)
+}
+
+// Relu returns max(x, 0) (ONNX Relu-14).
+func Relu(x *Value) *Value { return x.b.unary("Relu", x) }
+
+// Sigmoid returns 1/(1+e^-x) (ONNX Sigmoid-13).
+func Sigmoid(x *Value) *Value { x.b.requireFloat("Sigmoid", x); return x.b.unary("Sigmoid", x) }
+
+// Tanh returns the hyperbolic tangent of x (ONNX Tanh-13).
+func Tanh(x *Value) *Value { x.b.requireFloat("Tanh", x); return x.b.unary("Tanh", x) }
+
+// Erf returns the error function of x (ONNX Erf-13).
+func Erf(x *Value) *Value { x.b.requireFloat("Erf", x); return x.b.unary("Erf", x) }
+
+// Identity returns x unchanged (ONNX Identity-16).
+func Identity(x *Value) *Value { return x.b.unary("Identity", x) }
+
+// Not returns the logical negation of a bool x (ONNX Not-1).
+func Not(x *Value) *Value {
+	if x.dtype != onnx.Bool {
+		x.b.fail("Not", "input %s must be bool", x)
+	}
+	return x.b.unary("Not", x)
+}
+
+// Equal returns x == y elementwise as bool, with broadcasting (ONNX Equal-13).
+func Equal(x, y *Value) *Value { return x.b.compare("Equal", x, y) }
+
+// Less returns x < y elementwise as bool, with broadcasting (ONNX Less-13).
+func Less(x, y *Value) *Value { return x.b.compare("Less", x, y) }
+
+// Greater returns x > y elementwise as bool, with broadcasting (ONNX Greater-13).
+func Greater(x, y *Value) *Value { return x.b.compare("Greater", x, y) }
+
+// Where returns x where cond is true and y elsewhere, all three broadcast
+// together (ONNX Where-16). cond is bool; x and y share an element type.
+func Where(cond, x, y *Value) *Value {
+	b := cond.b
+	if cond.dtype != onnx.Bool {
+		b.fail("Where", "condition %s must be bool", cond)
+	}
+	b.sameDType("Where", x, y)
+	shape := b.broadcast("Where", b.broadcast("Where", cond.shape, x.shape), y.shape)
+	return b.add1("Where", []*Value{cond, x, y}, nil, outSpec{x.dtype, shape})
+}
+
+// Cast converts x to element type to (ONNX Cast-13).
+func Cast(x *Value, to onnx.DType) *Value {
+	return x.b.add1("Cast", []*Value{x}, []attr{attrInt("to", int64(to))}, outSpec{to, x.shape})
+}
+
+// Clip returns x limited to [lo, hi] (ONNX Clip-13, bounds as scalar constants).
+func Clip(x *Value, lo, hi float32) *Value {
+	b := x.b
+	b.requireFloat("Clip", x)
+	if lo > hi {
+		b.fail("Clip", "lower bound %v exceeds upper bound %v", lo, hi)
+	}
+	return b.add1("Clip", []*Value{x, b.Scalar(lo), b.Scalar(hi)}, nil, outSpec{x.dtype, x.shape})
+}
+
+// Constant returns a float32 constant of the given shape (ONNX Constant-13).
+// data is copied.
+func (b *Builder) Constant(shape []int64, data []float32) *Value {
+	if int64(len(data)) != numel(shape) {
+		b.fail("Constant", "shape %v needs %d values, got %d", shape, numel(shape), len(data))
+	}
+	name := b.peekName("Constant")
+	return b.add1("Constant", nil, []attr{attrTensor("value", floatTensor(name, shape, data))}, outSpec{onnx.Float, shape})
+}
+
+// ConstantInt64 returns an int64 constant of the given shape (ONNX Constant-13).
+func (b *Builder) ConstantInt64(shape []int64, data []int64) *Value {
+	if int64(len(data)) != numel(shape) {
+		b.fail("Constant", "shape %v needs %d values, got %d", shape, numel(shape), len(data))
+	}
+	name := b.peekName("Constant")
+	return b.add1("Constant", nil, []attr{attrTensor("value", int64Tensor(name, shape, data))}, outSpec{onnx.Int64, shape})
+}
+
+// Scalar returns a float32 scalar constant (shape []).
+func (b *Builder) Scalar(v float32) *Value { return b.Constant(nil, []float32{v}) }
+
+// ints returns a 1-D int64 constant, the form ONNX takes axes and shapes in.
+func (b *Builder) ints(vs []int64) *Value { return b.ConstantInt64([]int64{int64(len(vs))}, vs) }

@@ -1,0 +1,23 @@
+// Package ort runs ONNX models with ONNX Runtime. It is the only package of
+// taet that uses cgo, and the only importer of github.com/yalue/onnxruntime_go.
+//
+// # Library
+//
+// The runtime is a shared library loaded at run time (Init), not linked: the
+// rest of taet builds and tests without it. LibraryPath resolves which file to
+// load: an explicit path (the --ort-lib flag or TAET_ORT_LIB), then
+// third_party/onnxruntime/libonnxruntime.so.1 in the working directory, any of
+// its parents or beside the executable (where scripts/install-ort.sh puts it),
+// then the dynamic loader's search path. A missing or unusable library is an
+// error wrapping ErrNoRuntime that says how to install one, never a crash.
+//
+// # Sessions and tensors
+//
+// A Session is created from in-memory model bytes with named inputs and
+// outputs, on the CPU execution provider (explicit thread count) or the CUDA
+// one. Tensors wrap Go slices without copying: the runtime reads inputs from,
+// and writes preallocated outputs into, the slice that Tensor.Data returns,
+// so a training loop updates parameters in place between runs.
+//
+// Everything that holds runtime memory has a Close method.
+package ort

@@ -1,0 +1,179 @@
+package ort
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"strings"
+
+	ortgo "github.com/yalue/onnxruntime_go"
+)
+
+// Device names an execution provider: the CPU, or a CUDA GPU by index.
+type Device struct {
+	CUDA bool
+	ID   int // GPU index when CUDA
+}
+
+// String returns "cpu" or "cuda:ID".
+func (d Device) String() string {
+	if d.CUDA {
+		return "cuda:" + strconv.Itoa(d.ID)
+	}
+	return "cpu"
+}
+
+// ParseDevice parses "cpu", "cuda" (GPU 0) or "cuda:N".
+func ParseDevice(s string) (Device, error) {
+	switch {
+	case s == "cpu" || s == "":
+		return Device{}, nil
+	case s == "cuda":
+		return Device{CUDA: true}, nil
+	case strings.HasPrefix(s, "cuda:"):
+		id, err := strconv.Atoi(strings.TrimPrefix(s, "cuda:"))
+		if err != nil || id < 0 {
+			return Device{}, fmt.Errorf("device %q: want cpu, cuda or cuda:N with N ≥ 0", s)
+		}
+		return Device{CUDA: true, ID: id}, nil
+	}
+	return Device{}, fmt.Errorf("device %q: want cpu, cuda or cuda:N", s)
+}
+
+// ErrNoCUDA is wrapped by the error of a session that asked for the CUDA
+// execution provider where it cannot be created.
+var ErrNoCUDA = errors.New("CUDA execution provider unavailable")
+
+// Options configure a Session.
+type Options struct {
+	// Threads is the CPU execution provider's intra-op thread count;
+	// 0 means runtime.NumCPU(). Inter-op parallelism is off (1 thread).
+	Threads int
+	// Device selects the execution provider; the zero value is the CPU.
+	Device Device
+	// ProfilePrefix, when set, writes the runtime's JSON profile to files
+	// starting with it (see ONNX Runtime's profiling tools).
+	ProfilePrefix string
+}
+
+// Session runs one model. It is not safe for concurrent Runs.
+type Session struct {
+	s       *ortgo.DynamicAdvancedSession
+	inputs  []string
+	outputs []string
+}
+
+// NewSession creates a session for the serialized ONNX model with the given
+// input and output names, in the order Run takes them.
+func NewSession(model []byte, inputs, outputs []string, opts Options) (*Session, error) {
+	if err := checkInit(); err != nil {
+		return nil, err
+	}
+	so, err := newSessionOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	s, err := ortgo.NewDynamicAdvancedSessionWithONNXData(model, inputs, outputs, so)
+	if err != nil {
+		return nil, fmt.Errorf("ort: create session: %w", err)
+	}
+	return &Session{s: s, inputs: inputs, outputs: outputs}, nil
+}
+
+func newSessionOptions(opts Options) (*ortgo.SessionOptions, error) {
+	so, err := ortgo.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("ort: session options: %w", err)
+	}
+	threads := opts.Threads
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	err = errors.Join(
+		so.SetIntraOpNumThreads(threads),
+		so.SetInterOpNumThreads(1),
+	)
+	if err == nil && opts.ProfilePrefix != "" {
+		err = so.EnableProfiling(opts.ProfilePrefix)
+	}
+	if err == nil && opts.Device.CUDA {
+		err = appendCUDA(so, opts.Device.ID)
+	}
+	if err != nil {
+		so.Destroy()
+		return nil, err
+	}
+	return so, nil
+}
+
+func appendCUDA(so *ortgo.SessionOptions, id int) error {
+	co, err := ortgo.NewCUDAProviderOptions()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNoCUDA, err)
+	}
+	defer co.Destroy()
+	if err := co.Update(map[string]string{"device_id": strconv.Itoa(id)}); err != nil {
+		return fmt.Errorf("%w: cuda:%d: %v", ErrNoCUDA, id, err)
+	}
+	if err := so.AppendExecutionProviderCUDA(co); err != nil {
+		return fmt.Errorf("%w: cuda:%d: %v (install the provider libraries with scripts/install-ort.sh --cuda; they need CUDA 13 and cuDNN 9)", ErrNoCUDA, id, err)
+	}
+	return nil
+}
+
+// Inputs returns the input names, in Run's order.
+func (s *Session) Inputs() []string { return s.inputs }
+
+// Outputs returns the output names, in Run's order.
+func (s *Session) Outputs() []string { return s.outputs }
+
+// Run executes the model. inputs and outputs follow the names given to
+// NewSession; every output must be preallocated with its exact shape
+// (the runtime writes into its Go slice).
+func (s *Session) Run(inputs, outputs []Value) error {
+	if len(inputs) != len(s.inputs) || len(outputs) != len(s.outputs) {
+		return fmt.Errorf("ort: run with %d inputs and %d outputs, session has %d and %d",
+			len(inputs), len(outputs), len(s.inputs), len(s.outputs))
+	}
+	in := make([]ortgo.Value, len(inputs))
+	for i, v := range inputs {
+		if v == nil {
+			return fmt.Errorf("ort: input %q is nil", s.inputs[i])
+		}
+		in[i] = v.ortValue()
+	}
+	out := make([]ortgo.Value, len(outputs))
+	for i, v := range outputs {
+		if v == nil {
+			return fmt.Errorf("ort: output %q is nil: preallocate it", s.outputs[i])
+		}
+		out[i] = v.ortValue()
+	}
+	if err := s.s.Run(in, out); err != nil {
+		return fmt.Errorf("ort: run: %w", err)
+	}
+	return nil
+}
+
+// Close releases the session.
+func (s *Session) Close() error { return s.s.Destroy() }
+
+// Providers reports, for each execution provider taet can use, whether a
+// session can be created with it here: nil for yes, else the reason.
+func Providers() map[string]error {
+	res := map[string]error{"cpu": checkInit()}
+	if res["cpu"] != nil {
+		res["cuda"] = res["cpu"]
+		return res
+	}
+	so, err := ortgo.NewSessionOptions()
+	if err != nil {
+		res["cuda"] = err
+		return res
+	}
+	defer so.Destroy()
+	res["cuda"] = appendCUDA(so, 0)
+	return res
+}
