@@ -47,6 +47,7 @@ type Builder struct {
 	outputs []*Value
 	counts  map[string]int  // per scope/op: how many nodes were named so far
 	taken   map[string]bool // value and node names in use
+	grad    *gradState      // set while Grad runs rules
 }
 
 // NewBuilder returns an empty builder for a graph called name. Most callers
@@ -109,6 +110,8 @@ type Node struct {
 	inputs  []*Value // nil where an optional input is omitted
 	outputs []*Value
 	attrs   map[string]*onnxpb.AttributeProto
+	stop    bool                      // StopGradient: no gradient flows back
+	custom  func(x, gy *Value) *Value // WithGrad: the custom gradient of an Identity
 }
 
 // Op returns the ONNX op_type.

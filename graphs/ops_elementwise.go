@@ -176,3 +176,184 @@ func (b *Builder) Scalar(v float32) *Value { return b.Constant(nil, []float32{v}
 
 // ints returns a 1-D int64 constant, the form ONNX takes axes and shapes in.
 func (b *Builder) ints(vs []int64) *Value { return b.ConstantInt64([]int64{int64(len(vs))}, vs) }
+
+func init() {
+	registerGrad("Add", gradAdd)
+	registerGrad("Sub", gradSub)
+	registerGrad("Mul", gradMul)
+	registerGrad("Div", gradDiv)
+	registerGrad("Pow", gradPow)
+	registerGrad("Max", gradMax)
+	registerGrad("Min", gradMin)
+	registerGrad("Neg", gradNeg)
+	registerGrad("Abs", gradAbs)
+	registerGrad("Exp", gradExp)
+	registerGrad("Log", gradLog)
+	registerGrad("Sqrt", gradSqrt)
+	registerGrad("Reciprocal", gradReciprocal)
+	registerGrad("Relu", gradRelu)
+	registerGrad("Sigmoid", gradSigmoid)
+	registerGrad("Tanh", gradTanh)
+	registerGrad("Erf", gradErf)
+	registerGrad("Identity", gradIdentity)
+	registerGrad("Where", gradWhere)
+	registerGrad("Cast", gradCast)
+	registerGrad("Clip", gradClip)
+	// Sign is piecewise constant: its derivative is 0 wherever it exists.
+	registerNoGrad("Sign", "Equal", "Less", "Greater", "Not", "Constant")
+}
+
+// zerosLike returns zeros of v's shape (a broadcast scalar, not a stored tensor).
+func zerosLike(v *Value) *Value { return Expand(v.b.Scalar(0), v.shape...) }
+
+// gradAdd: d(x+y) = dx + dy, each un-broadcast to its input's shape.
+func gradAdd(n *Node, gy []*Value) []*Value {
+	x, y, g := n.Input(0), n.Input(1), gy[0]
+	return []*Value{
+		n.IfNeeded(0, func() *Value { return Unbroadcast(g, x.shape) }),
+		n.IfNeeded(1, func() *Value { return Unbroadcast(g, y.shape) }),
+	}
+}
+
+// gradSub: d(x−y)/dx = 1, d(x−y)/dy = −1.
+func gradSub(n *Node, gy []*Value) []*Value {
+	x, y, g := n.Input(0), n.Input(1), gy[0]
+	return []*Value{
+		n.IfNeeded(0, func() *Value { return Unbroadcast(g, x.shape) }),
+		n.IfNeeded(1, func() *Value { return Unbroadcast(Neg(g), y.shape) }),
+	}
+}
+
+// gradMul: d(x·y)/dx = y, d(x·y)/dy = x.
+func gradMul(n *Node, gy []*Value) []*Value {
+	x, y, g := n.Input(0), n.Input(1), gy[0]
+	return []*Value{
+		n.IfNeeded(0, func() *Value { return Unbroadcast(Mul(g, y), x.shape) }),
+		n.IfNeeded(1, func() *Value { return Unbroadcast(Mul(g, x), y.shape) }),
+	}
+}
+
+// gradDiv: d(x/y)/dx = 1/y, d(x/y)/dy = −x/y² = −out/y.
+func gradDiv(n *Node, gy []*Value) []*Value {
+	x, y, g, out := n.Input(0), n.Input(1), gy[0], n.Output(0)
+	return []*Value{
+		n.IfNeeded(0, func() *Value { return Unbroadcast(Div(g, y), x.shape) }),
+		n.IfNeeded(1, func() *Value { return Unbroadcast(Neg(Div(Mul(g, out), y)), y.shape) }),
+	}
+}
+
+// gradPow: d(x^y)/dx = y·x^(y−1), d(x^y)/dy = x^y·ln x (defined for x > 0).
+func gradPow(n *Node, gy []*Value) []*Value {
+	x, y, g, out := n.Input(0), n.Input(1), gy[0], n.Output(0)
+	b := n.b
+	return []*Value{
+		n.IfNeeded(0, func() *Value { return Unbroadcast(Mul(g, Mul(y, Pow(x, Sub(y, b.Scalar(1))))), x.shape) }),
+		n.IfNeeded(1, func() *Value { return Unbroadcast(Mul(g, Mul(out, Log(x))), y.shape) }),
+	}
+}
+
+// gradMax: the gradient goes to x where x ≥ y, else to y (ties go to the first operand).
+func gradMax(n *Node, gy []*Value) []*Value {
+	return gradSelect(n, gy[0], Not(Less(n.Input(0), n.Input(1))))
+}
+
+// gradMin: the gradient goes to x where x ≤ y, else to y (ties go to the first operand).
+func gradMin(n *Node, gy []*Value) []*Value {
+	return gradSelect(n, gy[0], Not(Greater(n.Input(0), n.Input(1))))
+}
+
+// gradSelect sends g to input 0 where first is true and to input 1 elsewhere.
+func gradSelect(n *Node, g, first *Value) []*Value {
+	x, y := n.Input(0), n.Input(1)
+	zero := n.b.Scalar(0)
+	return []*Value{
+		n.IfNeeded(0, func() *Value { return Unbroadcast(Where(first, g, zero), x.shape) }),
+		n.IfNeeded(1, func() *Value { return Unbroadcast(Where(first, zero, g), y.shape) }),
+	}
+}
+
+// gradNeg: d(−x) = −1.
+func gradNeg(n *Node, gy []*Value) []*Value { return []*Value{Neg(gy[0])} }
+
+// gradAbs: d|x|/dx = sign(x), with |·|'(0) = 0.
+func gradAbs(n *Node, gy []*Value) []*Value { return []*Value{Mul(gy[0], Sign(n.Input(0)))} }
+
+// gradExp: d eˣ/dx = eˣ, reusing the output.
+func gradExp(n *Node, gy []*Value) []*Value { return []*Value{Mul(gy[0], n.Output(0))} }
+
+// gradLog: d ln x/dx = 1/x.
+func gradLog(n *Node, gy []*Value) []*Value { return []*Value{Div(gy[0], n.Input(0))} }
+
+// gradSqrt: d√x/dx = 1/(2√x), reusing the output.
+func gradSqrt(n *Node, gy []*Value) []*Value {
+	return []*Value{Div(Mul(gy[0], n.b.Scalar(0.5)), n.Output(0))}
+}
+
+// gradReciprocal: d(1/x)/dx = −1/x² = −out².
+func gradReciprocal(n *Node, gy []*Value) []*Value {
+	out := n.Output(0)
+	return []*Value{Neg(Mul(gy[0], Mul(out, out)))}
+}
+
+// gradRelu: d relu(x)/dx = 1 where x > 0, else 0 (Relu'(0) = 0).
+func gradRelu(n *Node, gy []*Value) []*Value {
+	x := n.Input(0)
+	return []*Value{Where(Greater(x, zeroOf(x)), gy[0], n.b.Scalar(0))}
+}
+
+// zeroOf returns a scalar 0 of v's element type.
+func zeroOf(v *Value) *Value {
+	if v.dtype == onnx.Int64 {
+		return v.b.ConstantInt64(nil, []int64{0})
+	}
+	return v.b.Scalar(0)
+}
+
+// gradSigmoid: dσ(x)/dx = σ(x)·(1 − σ(x)), reusing the output.
+func gradSigmoid(n *Node, gy []*Value) []*Value {
+	out := n.Output(0)
+	return []*Value{Mul(gy[0], Mul(out, Sub(n.b.Scalar(1), out)))}
+}
+
+// gradTanh: d tanh(x)/dx = 1 − tanh²(x), reusing the output.
+func gradTanh(n *Node, gy []*Value) []*Value {
+	out := n.Output(0)
+	return []*Value{Mul(gy[0], Sub(n.b.Scalar(1), Mul(out, out)))}
+}
+
+// gradErf: d erf(x)/dx = 2/√π · e^(−x²).
+func gradErf(n *Node, gy []*Value) []*Value {
+	x := n.Input(0)
+	return []*Value{Mul(gy[0], Mul(n.b.Scalar(1.1283791670955126), Exp(Neg(Mul(x, x)))))}
+}
+
+// gradIdentity: the gradient passes through.
+func gradIdentity(n *Node, gy []*Value) []*Value { return []*Value{gy[0]} }
+
+// gradWhere: the gradient goes to x where cond holds and to y elsewhere; none to cond.
+func gradWhere(n *Node, gy []*Value) []*Value {
+	c, x, y, g := n.Input(0), n.Input(1), n.Input(2), gy[0]
+	zero := n.b.Scalar(0)
+	return []*Value{
+		nil,
+		n.IfNeeded(1, func() *Value { return Unbroadcast(Where(c, g, zero), x.shape) }),
+		n.IfNeeded(2, func() *Value { return Unbroadcast(Where(c, zero, g), y.shape) }),
+	}
+}
+
+// gradCast: a float-to-float cast passes the gradient (cast back); none flows to integers.
+func gradCast(n *Node, gy []*Value) []*Value {
+	if n.Input(0).dtype != onnx.Float {
+		return []*Value{nil}
+	}
+	return []*Value{Cast(gy[0], onnx.Float)}
+}
+
+// gradClip: d clip(x, lo, hi)/dx = 1 for lo ≤ x ≤ hi (bounds included, as
+// PyTorch's clamp), else 0. The bounds are constants and get no gradient.
+func gradClip(n *Node, gy []*Value) []*Value {
+	x, lo, hi := n.Input(0), n.Input(1), n.Input(2)
+	zero := n.b.Scalar(0)
+	inside := Where(Less(x, lo), zero, Where(Greater(x, hi), zero, gy[0]))
+	return []*Value{inside, nil, nil}
+}

@@ -381,3 +381,389 @@ func Col2Im(x *Value, imageShape, block []int64, o ConvOpts) *Value {
 	out := []int64{x.shape[0], x.shape[1] / k, imageShape[0], imageShape[1]}
 	return b.add1("Col2Im", []*Value{x, b.ints(imageShape), b.ints(block)}, attrs, outSpec{x.dtype, out})
 }
+
+func init() {
+	registerGrad("MatMul", gradMatMul)
+	registerGrad("Gemm", gradGemm)
+	registerGrad("Conv", gradConv)
+	registerGrad("ConvTranspose", gradConvTranspose)
+	registerGrad("MaxPool", gradMaxPool)
+	registerGrad("AveragePool", gradAveragePool)
+	registerGrad("GlobalAveragePool", gradGlobalAveragePool)
+	registerGrad("BatchNormalization", gradBatchNormalization)
+	registerGrad("LayerNormalization", gradLayerNormalization)
+	registerGrad("Softmax", gradSoftmax)
+	registerGrad("LogSoftmax", gradLogSoftmax)
+	registerGrad("Col2Im", gradCol2Im)
+}
+
+// swapLast transposes the last two axes of x.
+func swapLast(x *Value) *Value {
+	r := x.Rank()
+	perm := make([]int64, r)
+	for i := range perm {
+		perm[i] = int64(i)
+	}
+	perm[r-2], perm[r-1] = perm[r-1], perm[r-2]
+	return Transpose(x, perm...)
+}
+
+// gradMatMul: for Z = X·Y, dX = G·Yᵀ and dY = Xᵀ·G, un-broadcast over the
+// batch axes; 1-D operands are promoted to matrices as in the forward pass.
+func gradMatMul(n *Node, gy []*Value) []*Value {
+	x, y, g := n.Input(0), n.Input(1), gy[0]
+	x2, y2 := x, y
+	gshape := slices.Clone(g.shape)
+	if x.Rank() == 1 {
+		x2 = Reshape(x, 1, x.shape[0])
+		gshape = slices.Insert(gshape, len(gshape)-boolInt(y.Rank() > 1), 1)
+	}
+	if y.Rank() == 1 {
+		y2 = Reshape(y, y.shape[0], 1)
+		gshape = append(gshape, 1)
+	}
+	g2 := Reshape(g, gshape...)
+	return []*Value{
+		n.IfNeeded(0, func() *Value { return Reshape(Unbroadcast(MatMul(g2, swapLast(y2)), x2.shape), x.shape...) }),
+		n.IfNeeded(1, func() *Value { return Reshape(Unbroadcast(MatMul(swapLast(x2), g2), y2.shape), y.shape...) }),
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// gradGemm: for Y = α·A'·B' + β·C, dA' = α·G·B'ᵀ, dB' = α·A'ᵀ·G and
+// dC = β·G summed to C's shape, each written as one Gemm with the
+// transposes folded into its flags.
+func gradGemm(n *Node, gy []*Value) []*Value {
+	a, bm, g := n.Input(0), n.Input(1), gy[0]
+	alpha, beta := n.AttrFloat("alpha", 1), n.AttrFloat("beta", 1)
+	ta, tb := n.AttrInt("transA", 0) == 1, n.AttrInt("transB", 0) == 1
+	out := []*Value{
+		n.IfNeeded(0, func() *Value {
+			if ta { // dA = α·B'·Gᵀ
+				return Gemm(bm, g, nil, GemmOpts{Alpha: alpha, TransA: tb, TransB: true})
+			}
+			return Gemm(g, bm, nil, GemmOpts{Alpha: alpha, TransB: !tb})
+		}),
+		n.IfNeeded(1, func() *Value {
+			if tb { // dB = α·Gᵀ·A'
+				return Gemm(g, a, nil, GemmOpts{Alpha: alpha, TransA: true, TransB: ta})
+			}
+			return Gemm(a, g, nil, GemmOpts{Alpha: alpha, TransA: !ta})
+		}),
+	}
+	if len(n.inputs) == 3 {
+		c := n.Input(2)
+		out = append(out, n.IfNeeded(2, func() *Value { return Unbroadcast(Mul(g, n.b.Scalar(beta)), c.shape) }))
+	}
+	return out
+}
+
+// convOptsOf reads a Conv, ConvTranspose or Col2Im node's attributes back.
+func convOptsOf(n *Node) ConvOpts {
+	return ConvOpts{
+		Strides: n.AttrInts("strides"), Pads: n.AttrInts("pads"), Dilations: n.AttrInts("dilations"),
+		Group: n.AttrInt("group", 1), OutputPadding: n.AttrInts("output_padding"),
+	}.norm(n.b, n.op)
+}
+
+// patches returns the kh×kw strided windows of x [N, C, H, W] that a
+// convolution with opts and output size oh×ow reads, as [N, C, kh·kw, oh, ow]:
+// one strided Slice of the padded input per kernel position (the im2col
+// layout without a Gemm-unfriendly gather).
+func patches(x *Value, kh, kw, oh, ow int64, o ConvOpts) *Value {
+	if slices.ContainsFunc(o.Pads, func(p int64) bool { return p != 0 }) {
+		x = Pad(x, []int64{0, 0, o.Pads[0], o.Pads[1], 0, 0, o.Pads[2], o.Pads[3]}, "constant", 0)
+	}
+	var cols []*Value
+	for i := range kh {
+		for j := range kw {
+			h0, w0 := i*o.Dilations[0], j*o.Dilations[1]
+			s := Slice(x, []int64{h0, w0}, []int64{h0 + o.Strides[0]*(oh-1) + 1, w0 + o.Strides[1]*(ow-1) + 1},
+				[]int64{2, 3}, o.Strides)
+			cols = append(cols, Unsqueeze(s, 2))
+		}
+	}
+	if len(cols) == 1 {
+		return cols[0]
+	}
+	return Concat(2, cols...)
+}
+
+// convWeightGrad returns dW [M, C/group, kh, kw] of a convolution of x
+// [N, C, H, W] whose output gradient is g [N, M, oh, ow]:
+// dW[m, c, i, j] = Σ_{n,p,q} g[n, m, p, q]·x_pad[n, c, p·s + i·d, q·s + j·d],
+// computed per group as one Gemm of G [M', N·oh·ow] and the patches
+// [N·oh·ow, C'·kh·kw].
+func convWeightGrad(x, g *Value, kh, kw int64, o ConvOpts) *Value {
+	n, c := x.shape[0], x.shape[1]
+	m, oh, ow := g.shape[1], g.shape[2], g.shape[3]
+	cg, mg := c/o.Group, m/o.Group
+	var parts []*Value
+	for grp := range o.Group {
+		xg, gg := x, g
+		if o.Group > 1 {
+			xg = Slice(x, []int64{grp * cg}, []int64{(grp + 1) * cg}, []int64{1}, nil)
+			gg = Slice(g, []int64{grp * mg}, []int64{(grp + 1) * mg}, []int64{1}, nil)
+		}
+		cols := patches(xg, kh, kw, oh, ow, o) // [N, C', k², oh, ow]
+		cols = Reshape(Transpose(cols, 0, 3, 4, 1, 2), n*oh*ow, cg*kh*kw)
+		gm := Reshape(Transpose(gg, 1, 0, 2, 3), mg, n*oh*ow)
+		parts = append(parts, Reshape(Gemm(gm, cols, nil, GemmOpts{}), mg, cg, kh, kw))
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return Concat(0, parts...)
+}
+
+// convInputGrad returns dX [N, C, H, W] of a convolution of x with weights w
+// [M, C/group, kh, kw] given its output gradient g [N, M, oh, ow]: the
+// transposed convolution of g with w. With stride 1 and pads that fit, it is
+// the cheaper direct Conv of g with w flipped spatially and transposed
+// per group ([C, M/group, kh, kw]), padded by d·(k−1) − pad.
+func convInputGrad(x, w, g *Value, o ConvOpts) *Value {
+	kh, kw := w.shape[2], w.shape[3]
+	full := []int64{
+		o.Dilations[0]*(kh-1) - o.Pads[0], o.Dilations[1]*(kw-1) - o.Pads[1],
+		o.Dilations[0]*(kh-1) - o.Pads[2], o.Dilations[1]*(kw-1) - o.Pads[3],
+	}
+	if o.Strides[0] == 1 && o.Strides[1] == 1 && !slices.ContainsFunc(full, func(p int64) bool { return p < 0 }) {
+		m, cg := w.shape[0], w.shape[1]
+		wf := Slice(w, []int64{-1, -1}, []int64{-kh - 1, -kw - 1}, []int64{2, 3}, []int64{-1, -1})
+		wf = Reshape(Transpose(Reshape(wf, o.Group, m/o.Group, cg, kh, kw), 0, 2, 1, 3, 4), o.Group*cg, m/o.Group, kh, kw)
+		return Conv(g, wf, nil, ConvOpts{Pads: full, Dilations: o.Dilations, Group: o.Group})
+	}
+	// ConvTranspose output: s·(oh−1) + outpad + d·(k−1) + 1 − pads; choose outpad to land on H, W.
+	outPad := []int64{
+		x.shape[2] - (o.Strides[0]*(g.shape[2]-1) + o.Dilations[0]*(kh-1) + 1 - o.Pads[0] - o.Pads[2]),
+		x.shape[3] - (o.Strides[1]*(g.shape[3]-1) + o.Dilations[1]*(kw-1) + 1 - o.Pads[1] - o.Pads[3]),
+	}
+	t := o
+	t.OutputPadding = outPad
+	return ConvTranspose(g, w, nil, t)
+}
+
+// gradConv: dX by convInputGrad, dW by convWeightGrad, dBias = Σ_{n,h,w} G.
+func gradConv(n *Node, gy []*Value) []*Value {
+	x, w, g := n.Input(0), n.Input(1), gy[0]
+	o := convOptsOf(n)
+	out := []*Value{
+		n.IfNeeded(0, func() *Value { return convInputGrad(x, w, g, o) }),
+		n.IfNeeded(1, func() *Value { return convWeightGrad(x, g, w.shape[2], w.shape[3], o) }),
+	}
+	if len(n.inputs) == 3 {
+		out = append(out, n.IfNeeded(2, func() *Value { return ReduceSum(g, []int64{0, 2, 3}, false) }))
+	}
+	return out
+}
+
+// gradConvTranspose: ConvTranspose(x; W) is the adjoint of Conv(·; W), so
+// dX = Conv(G; W) and dW is Conv's weight gradient with the roles of input
+// and output gradient swapped; dBias = Σ_{n,h,w} G.
+func gradConvTranspose(n *Node, gy []*Value) []*Value {
+	x, w, g := n.Input(0), n.Input(1), gy[0]
+	o := convOptsOf(n)
+	out := []*Value{
+		n.IfNeeded(0, func() *Value {
+			return Conv(g, w, nil, ConvOpts{Strides: o.Strides, Pads: o.Pads, Dilations: o.Dilations, Group: o.Group})
+		}),
+		n.IfNeeded(1, func() *Value { return convWeightGrad(g, x, w.shape[2], w.shape[3], o) }),
+	}
+	if len(n.inputs) == 3 {
+		out = append(out, n.IfNeeded(2, func() *Value { return ReduceSum(g, []int64{0, 2, 3}, false) }))
+	}
+	return out
+}
+
+// poolOptsOf reads a pooling node's attributes back.
+func poolOptsOf(n *Node) PoolOpts {
+	return PoolOpts{Kernel: n.AttrInts("kernel_shape"), Strides: n.AttrInts("strides"), Pads: n.AttrInts("pads"),
+		CountIncludePad: n.AttrInt("count_include_pad", 0) == 1}
+}
+
+// gradMaxPool: each output's gradient goes to the input element it took,
+// found by MaxPool's indices (recomputed here if the forward node did not
+// output them) and added with a ScatterElements over the flattened input.
+// Ties go to the element ONNX Runtime picks, the first in the window.
+func gradMaxPool(n *Node, gy []*Value) []*Value {
+	x := n.Input(0)
+	var idx *Value
+	if len(n.outputs) == 2 {
+		idx = n.Output(1)
+	} else {
+		_, idx = MaxPoolWithIndices(x, poolOptsOf(n))
+	}
+	flat := ScatterElements(zerosLike(Reshape(x, -1)), Reshape(idx, -1), Reshape(gy[0], -1), 0, "add")
+	return []*Value{Reshape(flat, x.shape...)}
+}
+
+// gradAveragePool: each output's gradient, divided by its window's divisor,
+// is spread evenly over the window: a ConvTranspose of G/divisor with a
+// kernel of ones, per channel. The divisor is the kernel size, or with
+// padding and count_include_pad 0 the number of unpadded elements, which
+// depends only on the position and is computed here as a constant.
+func gradAveragePool(n *Node, gy []*Value) []*Value {
+	x, g := n.Input(0), gy[0]
+	b := n.b
+	po := poolOptsOf(n)
+	o := ConvOpts{Strides: po.Strides, Pads: po.Pads}.norm(b, n.op)
+	kh, kw := po.Kernel[0], po.Kernel[1]
+	nn, c, h, w := x.shape[0], x.shape[1], x.shape[2], x.shape[3]
+	oh, ow := g.shape[2], g.shape[3]
+	div := make([]float32, oh*ow)
+	for p := range oh {
+		for q := range ow {
+			cnt := kh * kw
+			if !po.CountIncludePad {
+				rows := min(p*o.Strides[0]-o.Pads[0]+kh, h) - max(p*o.Strides[0]-o.Pads[0], 0)
+				cols := min(q*o.Strides[1]-o.Pads[1]+kw, w) - max(q*o.Strides[1]-o.Pads[1], 0)
+				cnt = rows * cols
+			}
+			div[p*ow+q] = 1 / float32(cnt)
+		}
+	}
+	scaled := Mul(Reshape(g, nn*c, 1, oh, ow), b.Constant([]int64{1, 1, oh, ow}, div))
+	ones := b.Constant([]int64{1, 1, kh, kw}, slices.Repeat([]float32{1}, int(kh*kw)))
+	spread := convInputGrad(Reshape(x, nn*c, 1, h, w), ones, scaled, o)
+	return []*Value{Reshape(spread, x.shape...)}
+}
+
+// gradGlobalAveragePool: each element gets 1/(H·W) of its channel's gradient.
+func gradGlobalAveragePool(n *Node, gy []*Value) []*Value {
+	x := n.Input(0)
+	hw := numel(x.shape[2:])
+	return []*Value{Expand(Mul(gy[0], n.b.Scalar(1/float32(hw))), x.shape...)}
+}
+
+// channelShape returns [1, C, 1, …] for broadcasting per-channel values against x.
+func channelShape(x *Value) []int64 {
+	s := slices.Repeat([]int64{1}, x.Rank())
+	s[1] = x.shape[1]
+	return s
+}
+
+// gradBatchNormalization handles both modes.
+//
+// Inference mode, with σ = √(var + ε) and x̂ = (x − mean)/σ:
+// dx = g·scale/σ, dscale = Σ g·x̂, dbias = Σ g, dmean = −Σ g·scale/σ,
+// dvar = −½·Σ g·scale·x̂/σ², sums over every axis but the channel.
+//
+// Training mode normalises with the batch statistics μ_B and σ_B², which it
+// recomputes here: dx = (1/σ_B)·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = g·scale,
+// dscale = Σ g·x̂, dbias = Σ g. The running-statistics outputs pass no
+// gradient back, and the running inputs get none.
+func gradBatchNormalization(n *Node, gy []*Value) []*Value {
+	x, scale, g := n.Input(0), n.Input(1), gy[0]
+	b := n.b
+	cs := channelShape(x)
+	axes := []int64{0}
+	for i := 2; i < x.Rank(); i++ {
+		axes = append(axes, int64(i))
+	}
+	eps := b.Scalar(n.AttrFloat("epsilon", 1e-5))
+	training := n.AttrInt("training_mode", 0) == 1
+	if g == nil { // only the running statistics reach the loss
+		return make([]*Value, 5)
+	}
+	var mean, variance *Value
+	if training {
+		mean = ReduceMean(x, axes, true)
+		d := Sub(x, mean)
+		variance = ReduceMean(Mul(d, d), axes, true)
+	} else {
+		mean, variance = Reshape(n.Input(3), cs...), Reshape(n.Input(4), cs...)
+	}
+	invStd := Reciprocal(Sqrt(Add(variance, eps)))
+	xhat := Mul(Sub(x, mean), invStd)
+	gs := Mul(g, Reshape(scale, cs...)) // ĝ = g·scale
+	sum := func(v *Value) *Value { return ReduceSum(v, axes, false) }
+	out := []*Value{
+		n.IfNeeded(0, func() *Value {
+			if !training {
+				return Mul(gs, invStd)
+			}
+			return Mul(invStd, Sub(Sub(gs, ReduceMean(gs, axes, true)), Mul(xhat, ReduceMean(Mul(gs, xhat), axes, true))))
+		}),
+		n.IfNeeded(1, func() *Value { return sum(Mul(g, xhat)) }),
+		n.IfNeeded(2, func() *Value { return sum(g) }),
+		nil, nil,
+	}
+	if !training {
+		out[3] = n.IfNeeded(3, func() *Value { return Neg(sum(Mul(gs, invStd))) })
+		out[4] = n.IfNeeded(4, func() *Value {
+			return Mul(b.Scalar(-0.5), sum(Mul(Mul(gs, xhat), Mul(invStd, invStd))))
+		})
+	}
+	return out
+}
+
+// gradLayerNormalization, with μ, σ over the normalised axes and x̂ = (x − μ)/σ:
+// dx = (1/σ)·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)) with ĝ = g·scale, means over the
+// normalised axes; dscale = Σ g·x̂ and dbias = Σ g over the leading axes.
+func gradLayerNormalization(n *Node, gy []*Value) []*Value {
+	x, scale, g := n.Input(0), n.Input(1), gy[0]
+	a := n.AttrInt("axis", -1)
+	var norm, lead []int64
+	for i := range int64(x.Rank()) {
+		if i >= a {
+			norm = append(norm, i)
+		} else {
+			lead = append(lead, i)
+		}
+	}
+	mean := ReduceMean(x, norm, true)
+	d := Sub(x, mean)
+	invStd := Reciprocal(Sqrt(Add(ReduceMean(Mul(d, d), norm, true), n.b.Scalar(n.AttrFloat("epsilon", 1e-5)))))
+	xhat := Mul(d, invStd)
+	sumLead := func(v *Value) *Value {
+		if len(lead) == 0 {
+			return v
+		}
+		return ReduceSum(v, lead, false)
+	}
+	out := []*Value{
+		n.IfNeeded(0, func() *Value {
+			gs := Mul(g, scale)
+			return Mul(invStd, Sub(Sub(gs, ReduceMean(gs, norm, true)), Mul(xhat, ReduceMean(Mul(gs, xhat), norm, true))))
+		}),
+		n.IfNeeded(1, func() *Value { return sumLead(Mul(g, xhat)) }),
+	}
+	if len(n.inputs) == 3 {
+		out = append(out, n.IfNeeded(2, func() *Value { return sumLead(g) }))
+	}
+	return out
+}
+
+// gradSoftmax: dx = y·(g − Σ g·y) along the axis, reusing the output y.
+func gradSoftmax(n *Node, gy []*Value) []*Value {
+	y, g := n.Output(0), gy[0]
+	axis := n.AttrInt("axis", -1)
+	return []*Value{Mul(y, Sub(g, ReduceSum(Mul(g, y), []int64{axis}, true)))}
+}
+
+// gradLogSoftmax: dx = g − softmax(x)·Σ g along the axis, with softmax(x) = exp(y).
+func gradLogSoftmax(n *Node, gy []*Value) []*Value {
+	y, g := n.Output(0), gy[0]
+	axis := n.AttrInt("axis", -1)
+	return []*Value{Sub(g, Mul(Exp(y), ReduceSum(g, []int64{axis}, true)))}
+}
+
+// gradCol2Im: Col2Im adds column entries into image positions, so its
+// adjoint reads them back: dX[n, c·k + i·kw + j, l] = G_pad[n, c, p·s + i·d, q·s + j·d]
+// for block position l = (p, q), i.e. the patches of G.
+func gradCol2Im(n *Node, gy []*Value) []*Value {
+	x, g := n.Input(0), gy[0]
+	o := convOptsOf(n)
+	block := constInts(n.Input(2))
+	img := constInts(n.Input(1))
+	oh := convOut(img[0], block[0], o.Strides[0], o.Pads[0], o.Pads[2], o.Dilations[0])
+	ow := convOut(img[1], block[1], o.Strides[1], o.Pads[1], o.Pads[3], o.Dilations[1])
+	cols := patches(g, block[0], block[1], oh, ow, o) // [N, C, k², oh, ow]
+	return []*Value{Reshape(cols, x.shape...), nil, nil}
+}

@@ -1,6 +1,7 @@
 package graphs
 
 import (
+	"encoding/binary"
 	"slices"
 
 	"github.com/taet-ml/taet/onnx"
@@ -92,4 +93,64 @@ func ArgMax(x *Value, axis int64, keepdims bool) *Value {
 	ax := b.normAxes("ArgMax", x, []int64{axis})
 	return b.add1("ArgMax", []*Value{x}, []attr{attrInt("axis", ax[0]), attrInt("keepdims", keep(keepdims))},
 		outSpec{onnx.Int64, reducedShape(x.shape, ax, keepdims)})
+}
+
+func init() {
+	registerGrad("ReduceSum", gradReduceSum)
+	registerGrad("ReduceMean", gradReduceMean)
+	registerGrad("ReduceMax", gradReduceMax)
+	registerNoGrad("ArgMax")
+}
+
+// reduceAxes returns the (sorted, non-negative) axes a reduce node reduced
+// and the shape of its output with those axes kept as size 1.
+func reduceAxes(n *Node) (axes, kept []int64) {
+	x := n.Input(0)
+	if n.op == "ReduceSum" {
+		axes = constInts(n.Input(1))
+	} else {
+		axes = n.AttrInts("axes")
+	}
+	return axes, reducedShape(x.shape, axes, true)
+}
+
+// constInts returns the data of an int64 Constant node's output.
+func constInts(v *Value) []int64 {
+	t := v.node.Attr("value").GetT()
+	raw := t.GetRawData()
+	out := make([]int64, len(raw)/8)
+	for i := range out {
+		out[i] = int64(binary.LittleEndian.Uint64(raw[8*i:]))
+	}
+	return out
+}
+
+// gradReduceSum: each input element receives the gradient of its sum.
+func gradReduceSum(n *Node, gy []*Value) []*Value {
+	x := n.Input(0)
+	_, kept := reduceAxes(n)
+	return []*Value{Expand(Reshape(gy[0], kept...), x.shape...), nil}
+}
+
+// gradReduceMean: each input element receives 1/count of its mean's gradient.
+func gradReduceMean(n *Node, gy []*Value) []*Value {
+	x := n.Input(0)
+	axes, kept := reduceAxes(n)
+	count := int64(1)
+	for _, a := range axes {
+		count *= x.shape[a]
+	}
+	g := Mul(Reshape(gy[0], kept...), n.b.Scalar(1/float32(count)))
+	return []*Value{Expand(g, x.shape...)}
+}
+
+// gradReduceMax: the gradient goes to the maximal elements, split evenly
+// among ties (unlike Max and MaxPool, where the first maximal element takes
+// it all; a reduction over several axes has no cheap "first").
+func gradReduceMax(n *Node, gy []*Value) []*Value {
+	x := n.Input(0)
+	axes, kept := reduceAxes(n)
+	isMax := Cast(Equal(x, Reshape(n.Output(0), kept...)), onnx.Float)
+	share := Div(isMax, ReduceSum(isMax, axes, true))
+	return []*Value{Mul(share, Reshape(gy[0], kept...))}
 }

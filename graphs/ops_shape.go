@@ -333,3 +333,186 @@ func OneHot(indices *Value, depth int64, off, on float32) *Value {
 func Shape(x *Value) *Value {
 	return x.b.add1("Shape", []*Value{x}, nil, outSpec{onnx.Int64, []int64{int64(x.Rank())}})
 }
+
+func init() {
+	registerGrad("Reshape", gradReshape)
+	registerGrad("Flatten", gradReshape)
+	registerGrad("Squeeze", gradReshape)
+	registerGrad("Unsqueeze", gradReshape)
+	registerGrad("Transpose", gradTranspose)
+	registerGrad("Concat", gradConcat)
+	registerGrad("Split", gradSplit)
+	registerGrad("Slice", gradSlice)
+	registerGrad("Gather", gradGather)
+	registerGrad("GatherElements", gradGatherElements)
+	registerGrad("ScatterElements", gradScatterElements)
+	registerGrad("Expand", gradExpand)
+	registerGrad("Tile", gradTile)
+	registerGrad("Pad", gradPad)
+	registerNoGrad("OneHot", "Shape")
+}
+
+// gradReshape (also Flatten, Squeeze, Unsqueeze): reshape the gradient back.
+func gradReshape(n *Node, gy []*Value) []*Value {
+	out := make([]*Value, len(n.inputs))
+	out[0] = Reshape(gy[0], n.Input(0).shape...)
+	return out
+}
+
+// gradTranspose: transpose the gradient by the inverse permutation.
+func gradTranspose(n *Node, gy []*Value) []*Value {
+	perm := n.AttrInts("perm")
+	inv := make([]int64, len(perm))
+	for i, p := range perm {
+		inv[p] = int64(i)
+	}
+	return []*Value{Transpose(gy[0], inv...)}
+}
+
+// gradConcat: split the gradient back into the inputs' pieces.
+func gradConcat(n *Node, gy []*Value) []*Value {
+	axis := n.AttrInt("axis", 0)
+	sizes := make([]int64, len(n.inputs))
+	for i, in := range n.inputs {
+		sizes[i] = in.shape[axis]
+	}
+	if len(sizes) == 1 {
+		return []*Value{gy[0]}
+	}
+	return Split(gy[0], axis, sizes...)
+}
+
+// gradSplit: concatenate the pieces' gradients (zeros for pieces off the path).
+func gradSplit(n *Node, gy []*Value) []*Value {
+	parts := make([]*Value, len(gy))
+	for i, g := range gy {
+		if g == nil {
+			g = zerosLike(n.Output(i))
+		}
+		parts[i] = g
+	}
+	return []*Value{Concat(n.AttrInt("axis", 0), parts...), nil}
+}
+
+// gradSlice: place the gradient back at the sliced positions, zeros
+// elsewhere. Along each sliced axis, a step s > 1 spreads the gradient by
+// interleaving s−1 zeros, a negative step reverses it first, and a Pad with
+// possibly negative amounts (a crop) puts it at its offset.
+func gradSlice(n *Node, gy []*Value) []*Value {
+	x, g := n.Input(0), gy[0]
+	starts, ends, axes, steps := constInts(n.Input(1)), constInts(n.Input(2)), constInts(n.Input(3)), constInts(n.Input(4))
+	for i, a := range axes {
+		a = (a + int64(x.Rank())) % int64(x.Rank())
+		d, st := x.shape[a], steps[i]
+		length := sliceLen(d, starts[i], ends[i], st)
+		first := sliceFirst(d, starts[i], st)
+		if st < 0 { // reverse: the elements sit at first, first+st, …; ascending from last
+			g = Slice(g, []int64{-1}, []int64{-length - 1}, []int64{a}, []int64{-1})
+			first += (length - 1) * st
+			st = -st
+		}
+		if st > 1 { // [.., L, ..] → [.., L, st, ..] with zeros → [.., L·st, ..]
+			sh := slices.Clone(g.shape)
+			g = Unsqueeze(g, a+1)
+			pads := make([]int64, 2*g.Rank())
+			pads[g.Rank()+int(a)+1] = st - 1
+			g = Pad(g, pads, "constant", 0)
+			sh[a] *= st
+			g = Reshape(g, sh...)
+		}
+		pads := make([]int64, 2*g.Rank())
+		pads[a] = first
+		pads[g.Rank()+int(a)] = d - first - g.shape[a]
+		g = Pad(g, pads, "constant", 0)
+	}
+	return []*Value{g, nil, nil, nil, nil}
+}
+
+// sliceFirst returns the index of the first element start:…:step takes
+// from a dimension of size d (ONNX Slice clamping).
+func sliceFirst(d, start, step int64) int64 {
+	if start < 0 {
+		start += d
+	}
+	if step > 0 {
+		return min(max(start, 0), d)
+	}
+	return min(max(start, 0), d-1)
+}
+
+// gradGather: scatter-add the gradient back to the gathered rows.
+func gradGather(n *Node, gy []*Value) []*Value {
+	x, idx, g := n.Input(0), n.Input(1), gy[0]
+	a := n.AttrInt("axis", 0)
+	// Flatten the index axes of g into one: [pre, K, post], K = numel(idx).
+	k := idx.Size()
+	flat := slices.Concat(x.shape[:a], []int64{k}, x.shape[a+1:])
+	g = Reshape(g, flat...)
+	ishape := make([]int64, len(flat))
+	for i := range ishape {
+		ishape[i] = 1
+	}
+	ishape[a] = k
+	full := Expand(Reshape(idx, ishape...), flat...)
+	return []*Value{ScatterElements(zerosLike(x), full, g, a, "add"), nil}
+}
+
+// gradGatherElements: scatter-add the gradient back to the picked elements.
+func gradGatherElements(n *Node, gy []*Value) []*Value {
+	x, idx := n.Input(0), n.Input(1)
+	return []*Value{ScatterElements(zerosLike(x), idx, gy[0], n.AttrInt("axis", 0), "add"), nil}
+}
+
+// gradScatterElements: the data's gradient is the output's, with zeros where
+// updates were written ("none"; unchanged for "add"); the updates' gradient
+// is gathered from the written positions.
+func gradScatterElements(n *Node, gy []*Value) []*Value {
+	idx, upd, g := n.Input(1), n.Input(2), gy[0]
+	a := n.AttrInt("axis", 0)
+	red := n.AttrString("reduction", "none")
+	if red == "mul" {
+		panic(&BuildError{Node: n.name, Op: n.op, Err: errorf("no gradient for reduction mul")})
+	}
+	return []*Value{
+		n.IfNeeded(0, func() *Value {
+			if red == "add" {
+				return g
+			}
+			return ScatterElements(g, idx, zerosLike(upd), a, "none")
+		}),
+		nil,
+		n.IfNeeded(2, func() *Value { return GatherElements(g, idx, a) }),
+	}
+}
+
+// gradExpand: sum the gradient over the broadcast axes.
+func gradExpand(n *Node, gy []*Value) []*Value {
+	return []*Value{Unbroadcast(gy[0], n.Input(0).shape), nil}
+}
+
+// gradTile: sum the gradient over the copies: view [.., r_i, d_i, ..] and reduce the r_i axes.
+func gradTile(n *Node, gy []*Value) []*Value {
+	x := n.Input(0)
+	reps := constInts(n.Input(1))
+	var split []int64
+	var axes []int64
+	for i, d := range x.shape {
+		axes = append(axes, int64(2*i))
+		split = append(split, reps[i], d)
+	}
+	return []*Value{Reshape(ReduceSum(Reshape(gy[0], split...), axes, false), x.shape...), nil}
+}
+
+// gradPad: crop the gradient by the padding (a Pad by the negated amounts;
+// a negative pad, a crop, becomes zero padding). Only constant mode.
+func gradPad(n *Node, gy []*Value) []*Value {
+	if mode := n.AttrString("mode", "constant"); mode != "constant" {
+		panic(&BuildError{Node: n.name, Op: n.op, Err: errorf("no gradient for Pad mode %q", mode)})
+	}
+	pads := constInts(n.Input(1))
+	neg := make([]int64, len(pads))
+	for i, p := range pads {
+		neg[i] = -p
+	}
+	return []*Value{Pad(gy[0], neg, "constant", 0), nil, nil}
+}

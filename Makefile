@@ -1,0 +1,41 @@
+# taet — the two commands a newcomer needs:
+#   make quickstart   set up this machine and run the main job on a small embedded default
+#   make test         run the test suite
+SHELL := /bin/bash
+GO ?= go
+DEB_PACKAGES := dataset-fashion-mnist python3-onnx npm openssl
+
+.PHONY: setup deb ort build quickstart test bench clean
+
+## setup: Debian packages (Fashion-MNIST, the ONNX checker, npm), ONNX Runtime, the taetctl binary
+setup: deb ort build
+
+deb:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+ort:
+	scripts/install-ort.sh
+
+build:
+	$(GO) build -o bin/taetctl ./cmd/taetctl
+
+## quickstart: set up, then run the main job on long-tailed Fashion-MNIST
+quickstart: setup
+	scripts/quickstart.sh
+
+## test: the whole suite (what CI runs)
+test:
+	$(GO) vet ./...
+	$(GO) test -timeout 20m ./...
+
+## bench: the benchmarks (not run by CI)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+clean:
+	rm -rf bin
