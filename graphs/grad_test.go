@@ -183,8 +183,11 @@ func TestFanOutAccumulates(t *testing.T) {
 	})
 }
 
-// smallConvNet is conv → BN (training) → relu → conv + residual → maxpool →
-// global average pool → linear, the shape of a ResNet block.
+// smallConvNet is conv → BN (training) → tanh → conv + residual → average
+// pool → global average pool → linear, the shape of a ResNet block. It is
+// smooth on purpose: a directional step moves every input at once and would
+// cross ReLU and max-pool kinks, which makes the finite difference, not the
+// gradient, wrong (those rules have elementwise checks away from ties).
 func smallConvNet(v []*graphs.Value) *graphs.Value {
 	x, w1, g1, b1, w2, fc, fcb := v[0], v[1], v[2], v[3], v[4], v[5], v[6]
 	b := x.Builder()
@@ -192,9 +195,9 @@ func smallConvNet(v []*graphs.Value) *graphs.Value {
 	ones := b.Constant([]int64{4}, []float32{1, 1, 1, 1})
 	h := graphs.Conv(x, w1, nil, graphs.ConvOpts{Pads: []int64{1, 1, 1, 1}})
 	h, _, _ = graphs.BatchNormalizationTraining(h, g1, b1, zeros, ones, graphs.BatchNormOpts{})
-	h = graphs.Relu(h)
+	h = graphs.Tanh(h)
 	h = graphs.Add(h, graphs.Conv(h, w2, nil, graphs.ConvOpts{Pads: []int64{1, 1, 1, 1}}))
-	h = graphs.MaxPool(h, graphs.PoolOpts{Kernel: []int64{2, 2}, Strides: []int64{2, 2}})
+	h = graphs.AveragePool(h, graphs.PoolOpts{Kernel: []int64{2, 2}, Strides: []int64{2, 2}})
 	h = graphs.Flatten(graphs.GlobalAveragePool(h), 1)
 	logits := graphs.Gemm(h, fc, fcb, graphs.GemmOpts{TransB: true})
 	return logits

@@ -1,0 +1,156 @@
+package graphs
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/taet-ml/taet/onnx"
+)
+
+// InitFunc fills a new parameter's data from rng (PyTorch-style initialisers live in models).
+type InitFunc func(rng *rand.Rand, data []float32)
+
+// Const returns an InitFunc that sets every element to c.
+func Const(c float32) InitFunc {
+	return func(_ *rand.Rand, data []float32) {
+		for i := range data {
+			data[i] = c
+		}
+	}
+}
+
+// ParamInfo describes one named tensor of a network: a trainable parameter
+// or a buffer (a BatchNorm running statistic).
+type ParamInfo struct {
+	Name      string   `json:"name"`
+	Shape     []int64  `json:"shape"`
+	Trainable bool     `json:"trainable"`
+	Init      InitFunc `json:"-"`
+}
+
+// Size returns the number of elements.
+func (p ParamInfo) Size() int64 { return numel(p.Shape) }
+
+// Vars hands a network builder its parameters by torchvision-style name and
+// decides how they enter the graph and how BatchNormalization runs:
+//
+//   - training (NewTrainVars): parameters and buffers are graph inputs,
+//     BatchNormalization uses batch statistics and its updated running
+//     statistics are collected (Updates);
+//   - inference with inputs (NewInferVars with nil values): parameters are
+//     graph inputs, BatchNormalization uses the running statistics;
+//   - inference with initializers (NewInferVars with values): parameters are
+//     constants stored in the graph, the runtime's fastest path.
+type Vars struct {
+	b        *Builder
+	training bool
+	values   map[string][]float32 // initializer data; nil: parameters are inputs
+	params   []ParamInfo
+	byName   map[string]*Value
+	updates  []Update
+}
+
+// Update pairs a buffer with its value after a training step.
+type Update struct {
+	Name  string // the buffer, e.g. "layer1.0.bn1.running_mean"
+	Value *Value
+}
+
+// NewTrainVars returns Vars for a training graph.
+func NewTrainVars(b *Builder) *Vars { return &Vars{b: b, training: true, byName: map[string]*Value{}} }
+
+// NewInferVars returns Vars for an inference graph; values, when not nil,
+// holds every parameter's data and makes them initializers.
+func NewInferVars(b *Builder, values map[string][]float32) *Vars {
+	return &Vars{b: b, values: values, byName: map[string]*Value{}}
+}
+
+// Builder returns the builder the network is built on.
+func (v *Vars) Builder() *Builder { return v.b }
+
+// Training reports whether BatchNormalization uses batch statistics.
+func (v *Vars) Training() bool { return v.training }
+
+// Param returns the trainable parameter called name, declaring it on first use.
+func (v *Vars) Param(name string, shape []int64, init InitFunc) *Value {
+	return v.declare(ParamInfo{Name: name, Shape: shape, Trainable: true, Init: init})
+}
+
+// Buffer returns the non-trainable tensor called name, declaring it on first use.
+func (v *Vars) Buffer(name string, shape []int64, init InitFunc) *Value {
+	return v.declare(ParamInfo{Name: name, Shape: shape, Init: init})
+}
+
+func (v *Vars) declare(p ParamInfo) *Value {
+	if val, ok := v.byName[p.Name]; ok {
+		if !slices.Equal(val.shape, p.Shape) {
+			panic(&BuildError{Op: "Param", Err: fmt.Errorf("parameter %s redeclared with shape %v, was %v", p.Name, p.Shape, val.shape)})
+		}
+		return val
+	}
+	var val *Value
+	if v.values != nil {
+		data, ok := v.values[p.Name]
+		if !ok {
+			panic(&BuildError{Op: "Param", Err: fmt.Errorf("no value for parameter %s", p.Name)})
+		}
+		val = v.b.Initializer(p.Name, p.Shape, data)
+	} else {
+		val = v.b.Input(p.Name, onnx.Float, p.Shape...)
+	}
+	v.byName[p.Name] = val
+	v.params = append(v.params, p)
+	return val
+}
+
+// Params returns every parameter and buffer declared so far, in declaration order.
+func (v *Vars) Params() []ParamInfo { return slices.Clone(v.params) }
+
+// Trainable returns the values of the trainable parameters, in declaration order.
+func (v *Vars) Trainable() []*Value {
+	var out []*Value
+	for _, p := range v.params {
+		if p.Trainable {
+			out = append(out, v.byName[p.Name])
+		}
+	}
+	return out
+}
+
+// Updates returns the new running statistics of a training graph.
+func (v *Vars) Updates() []Update { return slices.Clone(v.updates) }
+
+// BatchNorm applies BatchNormalization with the parameters prefix.weight,
+// prefix.bias and buffers prefix.running_mean, prefix.running_var (PyTorch's
+// names, epsilon 1e-5, momentum 0.1, i.e. ONNX momentum 0.9): batch
+// statistics when training, recording the updated buffers, else the running ones.
+func (v *Vars) BatchNorm(prefix string, x *Value) *Value {
+	c := []int64{x.Dim(1)}
+	scale := v.Param(prefix+".weight", c, Const(1))
+	bias := v.Param(prefix+".bias", c, Const(0))
+	mean := v.Buffer(prefix+".running_mean", c, Const(0))
+	variance := v.Buffer(prefix+".running_var", c, Const(1))
+	opts := BatchNormOpts{Epsilon: 1e-5, Momentum: 0.9}
+	if !v.training {
+		return BatchNormalization(x, scale, bias, mean, variance, opts)
+	}
+	y, newMean, newVar := BatchNormalizationTraining(x, scale, bias, mean, variance, opts)
+	v.updates = append(v.updates, Update{mean.name, newMean}, Update{variance.name, newVar})
+	return y
+}
+
+// InitParams returns initial data for params, drawn from a PCG generator
+// seeded with seed, in order (the same seed gives the same parameters).
+func InitParams(params []ParamInfo, seed uint64) map[string][]float32 {
+	rng := rand.New(rand.NewPCG(seed, 0x7AE7))
+	out := make(map[string][]float32, len(params))
+	for _, p := range params {
+		data := make([]float32, p.Size())
+		if p.Init != nil {
+			p.Init(rng, data)
+		}
+		out[p.Name] = data
+	}
+	return out
+}
