@@ -27,6 +27,7 @@ func newApp(g *globalOptions) *cli.App {
 		},
 		Commands: []*cli.Command{
 			newVersionCommand(g),
+			newDataCommand(g),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {

@@ -1,0 +1,183 @@
+package data
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// FashionMNISTDebianDir is where Debian's dataset-fashion-mnist package
+// installs Fashion-MNIST's four gzipped IDX files.
+const FashionMNISTDebianDir = "/usr/share/datasets/fashion-mnist"
+
+// fashionMNISTNames are Fashion-MNIST's class names.
+var fashionMNISTNames = []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+
+// LoadFashionMNIST reads the train (60,000 images) or test (10,000) split of
+// Fashion-MNIST from dir, which holds train-images-idx3-ubyte,
+// train-labels-idx1-ubyte, t10k-images-idx3-ubyte and
+// t10k-labels-idx1-ubyte, each gzipped (".gz") or not, as
+// FashionMNISTDebianDir does. Images are [N, 1, 28, 28], 10 classes.
+func LoadFashionMNIST(dir, split string) (*Dataset, error) {
+	return loadIDXDir("fashion-mnist", dir, split, fashionMNISTNames)
+}
+
+// LoadMNIST reads the train or test split of MNIST from dir, which holds
+// the same four IDX file names as Fashion-MNIST's (see LoadFashionMNIST).
+// ClassNames is nil: the class index is the digit.
+func LoadMNIST(dir, split string) (*Dataset, error) {
+	return loadIDXDir("mnist", dir, split, nil)
+}
+
+func loadIDXDir(name, dir, split string, classNames []string) (*Dataset, error) {
+	prefix := map[string]string{"train": "train", "test": "t10k"}[split]
+	if prefix == "" {
+		return nil, fmt.Errorf("%s has no split %q (want train or test)", name, split)
+	}
+	var paths [2]string
+	for i, kind := range []string{"images-idx3-ubyte", "labels-idx1-ubyte"} {
+		p := filepath.Join(dir, prefix+"-"+kind)
+		switch {
+		case exists(p + ".gz"):
+			paths[i] = p + ".gz"
+		case exists(p):
+			paths[i] = p
+		default:
+			return nil, fmt.Errorf("load %s %s: %s: no %s-%s[.gz]: want the %s IDX files: %w",
+				name, split, dir, prefix, kind, name, fs.ErrNotExist)
+		}
+	}
+	d, err := LoadIDX(paths[0], paths[1], 10)
+	if err != nil {
+		return nil, fmt.Errorf("load %s %s: %w", name, split, err)
+	}
+	d.Name, d.Split, d.ClassNames = name, split, slices.Clone(classNames)
+	return d, nil
+}
+
+// LoadIDX reads images from an IDX file of unsigned bytes shaped
+// [N, H, W] and their labels from one shaped [N], each in [0, classes).
+// Either file may be gzipped; the gzip magic, not the name, decides. The
+// result is [N, 1, H, W] with Name, Split and ClassNames empty.
+//
+// An IDX file is the magic 0x00 0x00, an element type (0x08 = unsigned
+// byte, the only one accepted), the number of dimensions d, then d
+// big-endian uint32 sizes, then the elements in row-major order: nothing
+// more, nothing less.
+func LoadIDX(imagesPath, labelsPath string, classes int) (*Dataset, error) {
+	imDims, pix, err := readIDX(imagesPath)
+	if err != nil {
+		return nil, err
+	}
+	if len(imDims) != 3 {
+		return nil, formatErrorf(imagesPath, 3, "images have dimensions %v: want [N, H, W]", imDims)
+	}
+	lbDims, lb, err := readIDX(labelsPath)
+	if err != nil {
+		return nil, err
+	}
+	if len(lbDims) != 1 || lbDims[0] != imDims[0] {
+		return nil, formatErrorf(labelsPath, 3, "labels have dimensions %v: want [%d] to match %s", lbDims, imDims[0], imagesPath)
+	}
+	labels := make([]int64, len(lb))
+	for i, y := range lb {
+		if int(y) >= classes {
+			return nil, formatErrorf(labelsPath, int64(len(lbDims)*4+4+i), "label %d of image %d out of range [0, %d)", y, i, classes)
+		}
+		labels[i] = int64(y)
+	}
+	images := make([]float32, len(pix))
+	for i, v := range pix {
+		images[i] = pixels[v]
+	}
+	return &Dataset{
+		Images: images, Labels: labels,
+		N: imDims[0], C: 1, H: imDims[1], W: imDims[2], Classes: classes,
+	}, nil
+}
+
+// readIDX reads and parses the IDX file at path, gunzipping it if needed.
+func readIDX(path string) (dims []int, data []byte, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	b, err := readMaybeGzip(path, f)
+	if err != nil {
+		return nil, nil, err
+	}
+	return parseIDX(path, b)
+}
+
+// readMaybeGzip returns all of r, gunzipped if it starts with the gzip
+// magic 0x1f 0x8b.
+func readMaybeGzip(name string, r io.Reader) ([]byte, error) {
+	br := bufio.NewReader(r)
+	if magic, _ := br.Peek(2); len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
+		b, err := io.ReadAll(br)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", name, err)
+		}
+		return b, nil
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, fmt.Errorf("%s: gunzip: %w", name, err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: gunzip: %w", name, err)
+	}
+	return b, nil
+}
+
+// parseIDX parses the (decompressed) IDX file b; see LoadIDX. data aliases b.
+func parseIDX(file string, b []byte) (dims []int, data []byte, err error) {
+	if len(b) < 4 {
+		return nil, nil, formatErrorf(file, 0, "file of %d bytes is shorter than the 4-byte IDX magic", len(b))
+	}
+	if b[0] != 0 || b[1] != 0 {
+		return nil, nil, formatErrorf(file, 0, "magic %#x is not IDX: want 0x00 0x00, the element type, the number of dimensions", b[:4])
+	}
+	if b[2] != 0x08 {
+		return nil, nil, formatErrorf(file, 2, "element type 0x%02x: want 0x08 (unsigned byte)", b[2])
+	}
+	nd := int(b[3])
+	if nd == 0 {
+		return nil, nil, formatErrorf(file, 3, "0 dimensions: want at least 1")
+	}
+	hdr := 4 + 4*nd
+	if len(b) < hdr {
+		return nil, nil, formatErrorf(file, int64(len(b)), "file ends inside the header: %d dimensions need %d header bytes, file has %d", nd, hdr, len(b))
+	}
+	have := len(b) - hdr
+	dims = make([]int, nd)
+	size, overflow := 1, false
+	for i := range dims {
+		dims[i] = int(binary.BigEndian.Uint32(b[4+4*i:]))
+		if dims[i] != 0 && size > math.MaxInt/dims[i] {
+			overflow = true
+		}
+		size *= dims[i]
+	}
+	if slices.Contains(dims, 0) {
+		size, overflow = 0, false
+	}
+	switch {
+	case overflow:
+		return nil, nil, formatErrorf(file, int64(len(b)), "truncated: dimensions %v need more data bytes than the %d after the header", dims, have)
+	case size > have:
+		return nil, nil, formatErrorf(file, int64(len(b)), "truncated: dimensions %v need %d data bytes, the file has %d after the header", dims, size, have)
+	case size < have:
+		return nil, nil, formatErrorf(file, int64(hdr+size), "%d trailing bytes after the %d data bytes that dimensions %v need", have-size, size, dims)
+	}
+	return dims, b[hdr:], nil
+}
