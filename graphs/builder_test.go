@@ -3,6 +3,9 @@ package graphs_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/taet-ml/taet/graphs"
@@ -105,5 +108,38 @@ func TestSmallNetRunsAndChecks(t *testing.T) {
 	out := ortest.Run(t, m, ortest.F32(x, 2, 3, 8, 8))
 	if len(out[0].F) != 8 {
 		t.Fatalf("logits: got %d values, want 8", len(out[0].F))
+	}
+}
+
+// TestOpVersionsMatchTheSchema asks the ONNX package (Debian's python3-onnx)
+// which version of each op the model opset defines.
+func TestOpVersionsMatchTheSchema(t *testing.T) {
+	script := `import sys, onnx.defs as d
+for op in sys.argv[2:]:
+    print(op, d.get_schema(op, int(sys.argv[1])).since_version)`
+	for _, opset := range []int{onnx.Opset, 18} {
+		var ops []string
+		for _, op := range graphs.Ops() {
+			if onnx.MinOpset(op) == int64(opset) {
+				ops = append(ops, op)
+			}
+		}
+		out, err := exec.Command("/usr/bin/python3", append([]string{"-c", script, fmt.Sprint(opset)}, ops...)...).CombinedOutput()
+		if err != nil {
+			if opset > onnx.Opset {
+				continue // python3-onnx 1.12 knows opsets up to 17 only
+			}
+			t.Skipf("needs python3-onnx: %v\n%s", err, out)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			var op string
+			var v int
+			if _, err := fmt.Sscan(line, &op, &v); err != nil {
+				t.Fatalf("bad schema line %q", line)
+			}
+			if got := graphs.OpVersion(op); got != v {
+				t.Errorf("%s: builder emits version %d, opset %d defines %d", op, got, opset, v)
+			}
+		}
 	}
 }

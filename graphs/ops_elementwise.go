@@ -5,9 +5,12 @@ import (
 )
 
 func init() {
-	registerOps("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Neg", "Abs", "Sign", "Exp", "Log",
-		"Sqrt", "Reciprocal", "Relu", "Sigmoid", "Tanh", "Erf", "Where", "Equal", "Less", "Greater",
-		"Not", "Cast", "Clip", "Identity", "Constant")
+	registerOps(map[string]int{ // op_type: the version emitted (since_version at the model opset)
+		"Add": 14, "Sub": 14, "Mul": 14, "Div": 14, "Pow": 15, "Max": 13, "Min": 13, "Neg": 13,
+		"Abs": 13, "Sign": 13, "Exp": 13, "Log": 13, "Sqrt": 13, "Reciprocal": 13, "Relu": 14,
+		"Sigmoid": 13, "Tanh": 13, "Erf": 13, "Where": 16, "Equal": 13, "Less": 13, "Greater": 13,
+		"Not": 1, "Cast": 13, "Clip": 13, "Identity": 16, "Constant": 13,
+	})
 }
 
 // unary adds a one-input node whose output has x's type and shape.
@@ -19,12 +22,18 @@ func (b *Builder) unary(op string, x *Value, attrs ...attr) *Value {
 // inputs must have the same element type, which the output gets.
 func (b *Builder) binary(op string, x, y *Value) *Value {
 	b.sameDType(op, x, y)
+	if x.dtype == onnx.Bool {
+		b.fail(op, "inputs %s and %s must be numbers, not bool", x, y)
+	}
 	return b.add1(op, []*Value{x, y}, nil, outSpec{x.dtype, b.broadcast(op, x.shape, y.shape)})
 }
 
 // compare adds a broadcasting comparison with a bool output.
 func (b *Builder) compare(op string, x, y *Value) *Value {
 	b.sameDType(op, x, y)
+	if x.dtype == onnx.Bool && op != "Equal" {
+		b.fail(op, "inputs %s and %s must be numbers, not bool", x, y)
+	}
 	return b.add1(op, []*Value{x, y}, nil, outSpec{onnx.Bool, b.broadcast(op, x.shape, y.shape)})
 }
 
@@ -93,8 +102,9 @@ func Reciprocal(x *Value) *Value {
 	return x.b.unary("Reciprocal", x)
 }
 
-// Relu returns max(x, 0) (ONNX Relu-14).
-func Relu(x *Value) *Value { return x.b.unary("Relu", x) }
+// Relu returns max(x, 0) (ONNX Relu-14), float32 only: ONNX Runtime has
+// no integer Relu-14 kernel.
+func Relu(x *Value) *Value { x.b.requireFloat("Relu", x); return x.b.unary("Relu", x) }
 
 // Sigmoid returns 1/(1+e^-x) (ONNX Sigmoid-13).
 func Sigmoid(x *Value) *Value { x.b.requireFloat("Sigmoid", x); return x.b.unary("Sigmoid", x) }

@@ -7,8 +7,11 @@ import (
 )
 
 func init() {
-	registerOps("MatMul", "Gemm", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "GlobalAveragePool",
-		"BatchNormalization", "LayerNormalization", "Softmax", "LogSoftmax", "Col2Im")
+	registerOps(map[string]int{ // op_type: the version emitted (since_version at the model opset)
+		"MatMul": 13, "Gemm": 13, "Conv": 11, "ConvTranspose": 11, "MaxPool": 12,
+		"AveragePool": 11, "GlobalAveragePool": 1, "BatchNormalization": 15,
+		"LayerNormalization": 17, "Softmax": 13, "LogSoftmax": 13, "Col2Im": 18,
+	})
 }
 
 // MatMul returns the matrix product of x and y with numpy semantics: 1-D
@@ -312,7 +315,9 @@ func BatchNormalization(x, scale, bias, mean, variance *Value, o BatchNormOpts) 
 // batch statistics (training mode, ONNX BatchNormalization-15) and returns
 // y with the updated running statistics:
 // runningMean' = momentum·runningMean + (1−momentum)·batchMean, likewise for
-// the variance (ONNX Runtime updates it with the unbiased batch variance, as PyTorch does).
+// the variance. Both y and the running variance use the biased batch
+// variance (divided by n = N·H·W), as the ONNX spec and ONNX Runtime do;
+// PyTorch updates its running variance with the unbiased one (n−1).
 func BatchNormalizationTraining(x, scale, bias, runningMean, runningVar *Value, o BatchNormOpts) (y, newMean, newVar *Value) {
 	b := x.b
 	b.checkBN(x, scale, bias, runningMean, runningVar)

@@ -8,7 +8,9 @@ import (
 )
 
 func init() {
-	registerOps("ReduceSum", "ReduceMean", "ReduceMax", "ArgMax")
+	registerOps(map[string]int{ // op_type: the version emitted (since_version at the model opset)
+		"ReduceSum": 13, "ReduceMean": 13, "ReduceMax": 13, "ArgMax": 13,
+	})
 }
 
 // normAxes returns axes made non-negative and sorted, all axes when axes is

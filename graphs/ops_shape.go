@@ -7,8 +7,11 @@ import (
 )
 
 func init() {
-	registerOps("Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Slice", "Split",
-		"Gather", "GatherElements", "ScatterElements", "Expand", "Tile", "Pad", "OneHot", "Shape")
+	registerOps(map[string]int{ // op_type: the version emitted (since_version at the model opset)
+		"Reshape": 14, "Transpose": 13, "Flatten": 13, "Squeeze": 13, "Unsqueeze": 13,
+		"Concat": 13, "Slice": 13, "Split": 13, "Gather": 13, "GatherElements": 13,
+		"ScatterElements": 16, "Expand": 13, "Tile": 13, "Pad": 13, "OneHot": 11, "Shape": 15,
+	})
 }
 
 // axis returns a normalised for a rank-r tensor, panicking for op when out of range.

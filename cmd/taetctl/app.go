@@ -28,6 +28,7 @@ func newApp(g *globalOptions) *cli.App {
 		Commands: []*cli.Command{
 			newVersionCommand(g),
 			newDataCommand(g),
+			newOpsCommand(g),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
