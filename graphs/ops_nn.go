@@ -502,29 +502,42 @@ func patches(x *Value, kh, kw, oh, ow int64, o ConvOpts) *Value {
 
 // convWeightGrad returns dW [M, C/group, kh, kw] of a convolution of x
 // [N, C, H, W] whose output gradient is g [N, M, oh, ow]:
-// dW[m, c, i, j] = Σ_{n,p,q} g[n, m, p, q]·x_pad[n, c, p·s + i·d, q·s + j·d],
-// computed per group as one Gemm of G [M', N·oh·ow] and the patches
-// [N·oh·ow, C'·kh·kw].
+//
+//	dW[m, c, i, j] = Σ_{n,p,q} g[n, m, p, q]·x_pad[n, c, p·s + i·d, q·s + j·d]
+//
+// For each kernel position (i, j) it takes one strided Slice of the padded
+// input, X_ij [N, C', oh·ow], and one batched MatMul with Gᵀ [N, oh·ow, M']
+// summed over the batch, giving dW[:, :, i, j]ᵀ. This never materialises the
+// k²-times larger im2col matrix (which, with its transpose, made a single
+// Gemm 2× slower than this; see BenchmarkConvGrad).
 func convWeightGrad(x, g *Value, kh, kw int64, o ConvOpts) *Value {
 	n, c := x.shape[0], x.shape[1]
 	m, oh, ow := g.shape[1], g.shape[2], g.shape[3]
 	cg, mg := c/o.Group, m/o.Group
-	var parts []*Value
+	if slices.ContainsFunc(o.Pads, func(p int64) bool { return p != 0 }) {
+		x = Pad(x, []int64{0, 0, o.Pads[0], o.Pads[1], 0, 0, o.Pads[2], o.Pads[3]}, "constant", 0)
+	}
+	gt := Transpose(Reshape(g, n, m, oh*ow), 0, 2, 1) // [N, oh·ow, M]
+	var parts []*Value                                // [C', M'] per group and kernel position
 	for grp := range o.Group {
-		xg, gg := x, g
+		gg := gt
 		if o.Group > 1 {
-			xg = Slice(x, []int64{grp * cg}, []int64{(grp + 1) * cg}, []int64{1}, nil)
-			gg = Slice(g, []int64{grp * mg}, []int64{(grp + 1) * mg}, []int64{1}, nil)
+			gg = Slice(gt, []int64{grp * mg}, []int64{(grp + 1) * mg}, []int64{2}, nil)
 		}
-		cols := patches(xg, kh, kw, oh, ow, o) // [N, C', k², oh, ow]
-		cols = Reshape(Transpose(cols, 0, 3, 4, 1, 2), n*oh*ow, cg*kh*kw)
-		gm := Reshape(Transpose(gg, 1, 0, 2, 3), mg, n*oh*ow)
-		parts = append(parts, Reshape(Gemm(gm, cols, nil, GemmOpts{}), mg, cg, kh, kw))
+		for i := range kh {
+			for j := range kw {
+				h0, w0 := i*o.Dilations[0], j*o.Dilations[1]
+				xs := Slice(x, []int64{grp * cg, h0, w0},
+					[]int64{(grp + 1) * cg, h0 + o.Strides[0]*(oh-1) + 1, w0 + o.Strides[1]*(ow-1) + 1},
+					[]int64{1, 2, 3}, []int64{1, o.Strides[0], o.Strides[1]})
+				prod := MatMul(Reshape(xs, n, cg, oh*ow), gg) // [N, C', M']
+				parts = append(parts, ReduceSum(prod, []int64{0}, false))
+			}
+		}
 	}
-	if len(parts) == 1 {
-		return parts[0]
-	}
-	return Concat(0, parts...)
+	// parts: [group][kh·kw] of [C', M'] → [group, kh·kw, C', M'] → [group, M', C', kh·kw].
+	stacked := Reshape(Concat(0, parts...), o.Group, kh*kw, cg, mg)
+	return Reshape(Transpose(stacked, 0, 3, 2, 1), m, cg, kh, kw)
 }
 
 // convInputGrad returns dX [N, C, H, W] of a convolution of x with weights w

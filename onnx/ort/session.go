@@ -133,6 +133,9 @@ func (s *Session) Outputs() []string { return s.outputs }
 // NewSession; every output must be preallocated with its exact shape
 // (the runtime writes into its Go slice).
 func (s *Session) Run(inputs, outputs []Value) error {
+	if len(inputs) == 0 || len(outputs) == 0 {
+		return fmt.Errorf("ort: run needs at least one input and one output")
+	}
 	if len(inputs) != len(s.inputs) || len(outputs) != len(s.outputs) {
 		return fmt.Errorf("ort: run with %d inputs and %d outputs, session has %d and %d",
 			len(inputs), len(outputs), len(s.inputs), len(s.outputs))

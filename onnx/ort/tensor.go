@@ -24,13 +24,18 @@ type Tensor[T Elem] struct {
 }
 
 // NewTensor wraps data (not copied) as a tensor of the given shape. data
-// must have exactly the shape's element count; scalars have shape [].
+// must have exactly the shape's element count. Rank-0 shapes are rejected
+// (onnxruntime_go cannot wrap them): give scalars shape [1] and reshape in
+// the graph.
 func NewTensor[T Elem](shape []int64, data []T) (*Tensor[T], error) {
 	if err := checkInit(); err != nil {
 		return nil, err
 	}
 	if n := numel(shape); n != int64(len(data)) {
 		return nil, fmt.Errorf("ort: tensor of shape %v needs %d elements, got %d", shape, n, len(data))
+	}
+	if len(shape) == 0 {
+		return nil, fmt.Errorf("ort: rank-0 tensors are not supported; use shape [1]")
 	}
 	if len(data) == 0 {
 		return nil, fmt.Errorf("ort: tensor of shape %v is empty; the runtime cannot wrap an empty slice", shape)
