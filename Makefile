@@ -3,7 +3,10 @@
 #   make test         run the test suite
 SHELL := /bin/bash
 GO ?= go
-DEB_PACKAGES := dataset-fashion-mnist python3-onnx npm openssl
+# Debian packages the project needs: the Fashion-MNIST data set, the ONNX checker
+# the tests use; npm and openssl only where the commands are missing (a machine
+# may have Node.js from elsewhere).
+DEB_PACKAGES := dataset-fashion-mnist python3-onnx
 
 .PHONY: setup deb ort build quickstart test bench clean
 
@@ -11,7 +14,8 @@ DEB_PACKAGES := dataset-fashion-mnist python3-onnx npm openssl
 setup: deb ort build
 
 deb:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done; \
+	  command -v npm >/dev/null || echo npm; command -v openssl >/dev/null || echo openssl); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages: $$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
