@@ -1,0 +1,77 @@
+package losses
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/taet-ml/taet/graphs"
+)
+
+// ErrUnknownLoss is wrapped by the error ByName returns for a name it does
+// not know.
+var ErrUnknownLoss = errors.New("unknown loss")
+
+// Options are the parameters of the heads ByName builds; each head reads
+// only its own.
+type Options struct {
+	// ClassCounts are the training-set counts of each class, all > 0
+	// (balanced-softmax).
+	ClassCounts []int
+	// Tau is balanced-softmax's τ; 0 means 1.
+	Tau float32
+	// HEL holds hel's weights and variant.
+	HEL HELOpts
+	// Kappa is cw's confidence κ ≥ 0 (0 is Carlini and Wagner's default;
+	// the AT-BSL evaluation uses 50).
+	Kappa float32
+}
+
+// names are the loss names, in the order Names and errors list them.
+var names = []string{"ce", "balanced-softmax", "hel", "cw", "dlr", "dlr-targeted"}
+
+// Names returns the names ByName accepts, without aliases: ce,
+// balanced-softmax, hel, cw, dlr, dlr-targeted.
+func Names() []string { return append([]string(nil), names...) }
+
+// ByName returns the loss head called name (see Names; "bsl" is an alias of
+// "balanced-softmax") with its parameters taken from o. It returns an error
+// wrapping ErrUnknownLoss, and listing the valid names, for an unknown name,
+// and an error for parameters the head cannot use. The class counts' length
+// can only be checked against the logits: a mismatch panics when the head
+// is built.
+func ByName(name string, o Options) (graphs.LossHead, error) {
+	switch name {
+	case "ce":
+		return CrossEntropy, nil
+	case "balanced-softmax", "bsl":
+		if len(o.ClassCounts) == 0 {
+			return nil, fmt.Errorf("losses: balanced-softmax needs the class counts")
+		}
+		for c, n := range o.ClassCounts {
+			if n <= 0 {
+				return nil, fmt.Errorf("losses: balanced-softmax: class %d has count %d, want > 0", c, n)
+			}
+		}
+		tau := o.Tau
+		if tau == 0 {
+			tau = 1
+		}
+		return BalancedSoftmaxHead(o.ClassCounts, tau), nil
+	case "hel":
+		if o.HEL.Variant != AllClasses && o.HEL.Variant != PresentClasses {
+			return nil, fmt.Errorf("losses: hel: unknown variant %v", o.HEL.Variant)
+		}
+		return HELHead(o.HEL), nil
+	case "cw":
+		if o.Kappa < 0 {
+			return nil, fmt.Errorf("losses: cw: confidence κ = %v, want ≥ 0", o.Kappa)
+		}
+		return CWHead(o.Kappa), nil
+	case "dlr":
+		return DLR, nil
+	case "dlr-targeted":
+		return DLRTargetedHead(), nil
+	}
+	return nil, fmt.Errorf("losses: %w %q (valid: %s; bsl is balanced-softmax)", ErrUnknownLoss, name, strings.Join(names, ", "))
+}
