@@ -46,6 +46,7 @@ type Vars struct {
 	b        *Builder
 	training bool
 	values   map[string][]float32 // initializer data; nil: parameters are inputs
+	bound    map[string]*Value    // the caller's values (NewBoundVars)
 	params   []ParamInfo
 	byName   map[string]*Value
 	updates  []Update
@@ -64,6 +65,13 @@ func NewTrainVars(b *Builder) *Vars { return &Vars{b: b, training: true, byName:
 // holds every parameter's data and makes them initializers.
 func NewInferVars(b *Builder, values map[string][]float32) *Vars {
 	return &Vars{b: b, values: values, byName: map[string]*Value{}}
+}
+
+// NewBoundVars returns Vars for a training graph whose parameters and
+// buffers are the caller's values, looked up by name, instead of new graph
+// inputs: gradient checks declare them as their own inputs.
+func NewBoundVars(b *Builder, bound map[string]*Value) *Vars {
+	return &Vars{b: b, training: true, bound: bound, byName: map[string]*Value{}}
 }
 
 // Builder returns the builder the network is built on.
@@ -90,13 +98,19 @@ func (v *Vars) declare(p ParamInfo) *Value {
 		return val
 	}
 	var val *Value
-	if v.values != nil {
+	switch {
+	case v.bound != nil:
+		val = v.bound[p.Name]
+		if val == nil || !slices.Equal(val.shape, p.Shape) {
+			panic(&BuildError{Op: "Param", Err: fmt.Errorf("no bound value of shape %v for parameter %s", p.Shape, p.Name)})
+		}
+	case v.values != nil:
 		data, ok := v.values[p.Name]
 		if !ok {
 			panic(&BuildError{Op: "Param", Err: fmt.Errorf("no value for parameter %s", p.Name)})
 		}
 		val = v.b.Initializer(p.Name, p.Shape, data)
-	} else {
+	default:
 		val = v.b.Input(p.Name, onnx.Float, p.Shape...)
 	}
 	v.byName[p.Name] = val
