@@ -29,6 +29,7 @@ func newApp(g *globalOptions) *cli.App {
 			newVersionCommand(g),
 			newDataCommand(g),
 			newOpsCommand(g),
+			newFitCommand(g),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {

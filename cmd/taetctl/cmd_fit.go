@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/taet-ml/taet/data"
+	"github.com/taet-ml/taet/losses"
+	"github.com/taet-ml/taet/models"
+	"github.com/taet-ml/taet/onnx/ort"
+	"github.com/taet-ml/taet/train"
+	"github.com/urfave/cli/v2"
+)
+
+func newFitCommand(g *globalOptions) *cli.Command {
+	return &cli.Command{
+		Name:      "fit",
+		Usage:     "train a model in stages (TAET: clean CE, then HEL on PGD examples) or with a baseline",
+		ArgsUsage: " ",
+		Description: `Trains on a long-tailed training split and writes, after every epoch, an atomic
+checkpoint (` + train.CheckpointFile + `) and a line of ` + train.MetricsFile + ` into --out:
+stage, epoch, LR, train loss, clean balanced accuracy and PGD balanced robustness on a
+held-out subset of the test split, wall time and images/s.
+
+--method fills in the stages and the PGD settings as the method's authors ran them:
+  taet    ce:40 then hel:60; PGD from x+0.001·N(0,1), 10 steps of 0.003, eps 0.031
+  at      at:100; PGD from x+U(-eps,eps), 10 steps of 2/255, eps 8/255
+  at-bsl  bsl:100; PGD as at, balanced softmax (tau 1)
+--stage NAME[:EPOCHS] (repeatable) replaces the method's stages: ce = cross-entropy on
+clean images, at = CE on PGD examples, bsl = balanced softmax on PGD examples,
+hel = Hierarchical Equalization Loss on PGD examples. Any flag overrides the preset.
+
+Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130;
+--resume continues exactly where the run stopped (same batches, same results).
+
+` + exitStatusHelp,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "method", Value: "taet", Usage: "preset: taet, at or at-bsl"},
+			&cli.StringSliceFlag{Name: "stage", Usage: "stage NAME[:EPOCHS] (repeatable; replaces the method's stages)"},
+			&cli.StringFlag{Name: "dataset", Value: "fashion-mnist", Usage: "data set: " + strings.Join(data.Names(), ", ")},
+			&cli.StringFlag{Name: "data", Usage: "data set path (default for fashion-mnist: " + data.FashionMNISTDebianDir + ")"},
+			&cli.Float64Flag{Name: "ir", Value: 10, Usage: "imbalance ratio of the long-tailed training split (1 = as is)"},
+			&cli.IntFlag{Name: "n-max", Usage: "images of the head class (0 = as many as the data set has)"},
+			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "seed of the split, initialisation, batches, augmentation and attacks"},
+			&cli.StringFlag{Name: "model", Value: "resnet18", Usage: "model: " + strings.Join(models.Names(), ", ")},
+			&cli.Float64Flag{Name: "width", Value: 1, Usage: "width multiplier (ResNet base width 64·w)"},
+			&cli.IntFlag{Name: "batch", Usage: "batch size (default 128)"},
+			&cli.StringFlag{Name: "lr", Usage: "learning rate (default 0.1)"},
+			&cli.StringFlag{Name: "momentum", Usage: "SGD momentum (default 0.9)"},
+			&cli.StringFlag{Name: "weight-decay", Usage: "weight decay (default 5e-4)"},
+			&cli.IntSliceFlag{Name: "milestones", Usage: "epochs at which the LR is multiplied by --lr-gamma (default 75,90)"},
+			&cli.StringFlag{Name: "lr-gamma", Usage: "LR decay factor (default 0.1)"},
+			&cli.StringFlag{Name: "eps", Usage: "PGD L∞ radius in [0,1] pixel units, e.g. 8/255 (default: the method's)"},
+			&cli.StringFlag{Name: "pgd-step", Usage: "PGD step size, e.g. 2/255 (default: the method's)"},
+			&cli.IntFlag{Name: "pgd-steps", Usage: "PGD iterations (default 10)"},
+			&cli.StringFlag{Name: "pgd-start", Usage: "PGD start: none, uniform or normal (default: the method's)"},
+			&cli.StringFlag{Name: "hel-alpha", Usage: "HEL weight of the balanced class loss (default 0.1)"},
+			&cli.StringFlag{Name: "hel-beta", Usage: "HEL weight of the class-loss dispersion (default 0.1)"},
+			&cli.StringFlag{Name: "hel-gamma", Usage: "HEL weight of the relative class loss (default 0.1)"},
+			&cli.StringFlag{Name: "hel-variant", Usage: "all-classes (the authors' code, default) or present-classes (the paper's text)"},
+			&cli.StringFlag{Name: "bsl-tau", Usage: "balanced-softmax tau (default 1)"},
+			&cli.BoolFlag{Name: "no-augment", Usage: "no random crop and flip"},
+			&cli.IntFlag{Name: "eval-size", Value: 1000, Usage: "test images scored after each epoch (0 = none)"},
+			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "execution provider: cpu, cuda or cuda:N"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "runs/fit", Usage: "run directory for the checkpoint and metrics"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its checkpoint (its settings win)"},
+		},
+		Action: func(c *cli.Context) error {
+			cfg, err := fitConfig(c, *g)
+			if err != nil {
+				return usageError{err}
+			}
+			if err := ort.Init(g.ORTLib); err != nil {
+				return err
+			}
+			return runFit(c.Context, cfg, c.String("out"), c.Bool("resume"), *g, c.App.Writer, c.App.ErrWriter)
+		},
+	}
+}
+
+// fitConfig resolves the preset and the flags into a configuration.
+func fitConfig(c *cli.Context, g globalOptions) (train.Config, error) {
+	cfg, err := train.Preset(c.String("method"))
+	if err != nil {
+		return cfg, fmt.Errorf("--method: %w", err)
+	}
+	cfg.Dataset, cfg.DataPath = c.String("dataset"), c.String("data")
+	if cfg.DataPath == "" && (cfg.Dataset == "fashion-mnist") {
+		cfg.DataPath = data.FashionMNISTDebianDir
+	}
+	if cfg.DataPath == "" {
+		return cfg, fmt.Errorf("--data: give the path of the %s files", cfg.Dataset)
+	}
+	cfg.IR, cfg.NMax, cfg.Seed = c.Float64("ir"), c.Int("n-max"), c.Uint64("seed")
+	cfg.Model, cfg.Width = c.String("model"), c.Float64("width")
+	cfg.EvalSize, cfg.Device, cfg.Threads = c.Int("eval-size"), c.String("device"), g.Threads
+	cfg.Augment = !c.Bool("no-augment")
+	if c.IsSet("stage") {
+		cfg.Method, cfg.Stages = "custom", nil
+		for _, s := range c.StringSlice("stage") {
+			st, err := train.ParseStage(s, 0)
+			if err != nil {
+				return cfg, fmt.Errorf("--stage: %w", err)
+			}
+			cfg.Stages = append(cfg.Stages, st)
+		}
+	}
+	if c.IsSet("batch") {
+		cfg.Batch = c.Int("batch")
+	}
+	if c.IsSet("pgd-steps") {
+		cfg.PGD.Steps = c.Int("pgd-steps")
+	}
+	if c.IsSet("milestones") {
+		cfg.Optimizer.Milestones = c.IntSlice("milestones")
+	}
+	if c.IsSet("pgd-start") {
+		cfg.PGD.Start = train.PGDStart(c.String("pgd-start"))
+	}
+	if c.IsSet("hel-variant") {
+		cfg.HEL.Variant = c.String("hel-variant")
+	}
+	for flag, dst := range map[string]*float64{
+		"lr": &cfg.Optimizer.LR, "momentum": &cfg.Optimizer.Momentum, "weight-decay": &cfg.Optimizer.WeightDecay,
+		"lr-gamma": &cfg.Optimizer.Gamma, "eps": &cfg.PGD.Eps, "pgd-step": &cfg.PGD.Step,
+		"hel-alpha": &cfg.HEL.Alpha, "hel-beta": &cfg.HEL.Beta, "hel-gamma": &cfg.HEL.Gamma, "bsl-tau": &cfg.BSLTau,
+	} {
+		if !c.IsSet(flag) {
+			continue
+		}
+		v, err := train.ParseFraction(c.String(flag))
+		if err != nil {
+			return cfg, fmt.Errorf("--%s: %w", flag, err)
+		}
+		*dst = v
+	}
+	if _, err := losses.ParseHELVariant(cfg.HEL.Variant); err != nil {
+		return cfg, fmt.Errorf("--hel-variant: %w", err)
+	}
+	if _, err := ort.ParseDevice(cfg.Device); err != nil {
+		return cfg, fmt.Errorf("--device: %w", err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// runFit trains and prints the final metrics; it has no urfave types so tests call it.
+func runFit(ctx context.Context, cfg train.Config, out string, resume bool, g globalOptions, stdout, stderr io.Writer) error {
+	obs := newFitObserver(g, stdout, stderr)
+	res, err := train.Fit(ctx, cfg, out, resume, obs)
+	obs.finish()
+	switch {
+	case errors.Is(err, train.ErrData), errors.Is(err, train.ErrCheckpoint):
+		return dataError{err}
+	case err != nil:
+		return err
+	}
+	return printFitSummary(g, stdout, res)
+}
+
+// printFitSummary writes the last epoch's metrics to stdout.
+func printFitSummary(g globalOptions, w io.Writer, res *train.Result) error {
+	if len(res.Metrics) == 0 {
+		return nil
+	}
+	m := res.Metrics[len(res.Metrics)-1]
+	ckpt := filepath.Join(res.Dir, train.CheckpointFile)
+	if g.JSON {
+		return writeJSON(w, map[string]any{"message_type": "summary", "checkpoint": ckpt, "epochs": len(res.Metrics),
+			"clean_bacc": m.CleanBAcc, "robust_bacc": m.RobustBAcc, "clean_acc": m.CleanAcc, "robust_acc": m.RobustAcc})
+	}
+	fmt.Fprintf(w, "clean balanced accuracy   %.4f\n", m.CleanBAcc)
+	fmt.Fprintf(w, "PGD balanced robustness   %.4f\n", m.RobustBAcc)
+	fmt.Fprintf(w, "clean / PGD accuracy      %.4f / %.4f\n", m.CleanAcc, m.RobustAcc)
+	fmt.Fprintf(w, "checkpoint                %s\n", ckpt)
+	return nil
+}
+
+// stderrIsTerminal reports whether progress bars make sense.
+func stderrIsTerminal() bool {
+	fi, err := os.Stderr.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

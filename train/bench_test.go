@@ -1,0 +1,104 @@
+package train
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/taet-ml/taet/graphs"
+	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/losses"
+	"github.com/taet-ml/taet/models"
+	"github.com/taet-ml/taet/onnx/ort"
+)
+
+// benchRig is CIFAR ResNet-18 at batch 128 on 2 threads, with a train-step
+// session for a loss and the attack session, as Fit wires them.
+type benchRig struct {
+	f      *fitter
+	step   *session
+	x, adv []float32
+	y      []int64
+}
+
+func newBenchRig(b *testing.B, loss string) *benchRig {
+	b.Helper()
+	ortest.Init(b)
+	const batch = 128
+	image := []int64{3, 32, 32}
+	net, err := models.ByName("resnet18", models.Options{Classes: 10, ImageSize: 32, Width: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	head, err := losses.ByName(loss, losses.Options{HEL: losses.HELOpts{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := &fitter{cfg: Config{Batch: batch, PGD: PGD{Eps: 0.031, Step: 0.003, Steps: 10, Start: StartNormal}}, classes: 10, steps: map[string]*session{}}
+	must := func(err error) {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	f.x, err = ort.NewZeros[float32](batch, 3, 32, 32)
+	must(err)
+	f.xAdv, err = ort.NewZeros[float32](batch, 3, 32, 32)
+	must(err)
+	f.y, err = ort.NewZeros[int64](batch)
+	must(err)
+	f.yAdv, err = ort.NewZeros[int64](batch)
+	must(err)
+	g, err := graphs.TrainStepGraph(graphs.GraphSpec{Name: "bench", Batch: batch, Image: image, Net: net, Loss: head})
+	must(err)
+	f.p, err = newParams(g.Params, graphs.InitParams(g.Params, 1))
+	must(err)
+	opts := ort.Options{Threads: 2}
+	step, err := newSession(g.Model, opts, append([]ort.Value{f.x, f.y}, f.p.values()...))
+	must(err)
+	summed := func(l, y *graphs.Value) *graphs.Value { return graphs.ReduceSum(losses.CrossEntropyPerSample(l, y), nil, false) }
+	ig, err := graphs.InputGradGraph(graphs.GraphSpec{Name: "attack", Batch: batch, Image: image, Net: net, Loss: summed}, nil)
+	must(err)
+	f.attack, err = newSession(ig.Model, opts, append([]ort.Value{f.xAdv, f.yAdv}, f.p.values()...))
+	must(err)
+	f.oracle = &oracle{s: f.attack, x: f.xAdv, y: f.yAdv, classes: 10}
+	rng := rand.New(rand.NewPCG(2, 2))
+	for i := range f.x.Data() {
+		f.x.Data()[i] = rng.Float32()
+	}
+	for i := range f.y.Data() {
+		f.y.Data()[i] = int64(i % 10)
+	}
+	return &benchRig{f: f, step: step}
+}
+
+func (r *benchRig) close() { r.step.close(); r.f.close() }
+
+// BenchmarkStep measures training steps of CIFAR ResNet-18, batch 128,
+// 2 threads: "clean" is one CE step on clean images (TAET stage 1), "taet"
+// one stage-2 step (PGD-10 through the input-gradient graph, then a HEL
+// step). Compare with bench/torch/bench.py.
+func BenchmarkStep(b *testing.B) {
+	for _, tc := range []struct {
+		name, loss string
+		pgd        bool
+	}{{"clean", "ce", false}, {"taet", "hel", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			r := newBenchRig(b, tc.loss)
+			defer r.close()
+			n := 0
+			for b.Loop() {
+				if tc.pgd {
+					if err := r.f.adversarial(0, n); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := r.step.run(); err != nil {
+					b.Fatal(err)
+				}
+				r.f.update(r.step, 0.01)
+				n++
+			}
+			b.ReportMetric(float64(n*128)/b.Elapsed().Seconds(), "img/s")
+			b.ReportMetric(1-(r.step.inRun+r.f.attack.inRun).Seconds()/b.Elapsed().Seconds(), "go-overhead")
+		})
+	}
+}
