@@ -54,7 +54,9 @@ func newBenchRig(b *testing.B, loss string) *benchRig {
 	opts := ort.Options{Threads: 2}
 	step, err := newSession(g.Model, opts, append([]ort.Value{f.x, f.y}, f.p.values()...))
 	must(err)
-	summed := func(l, y *graphs.Value) *graphs.Value { return graphs.ReduceSum(losses.CrossEntropyPerSample(l, y), nil, false) }
+	summed := func(l, y *graphs.Value) *graphs.Value {
+		return graphs.ReduceSum(losses.CrossEntropyPerSample(l, y), nil, false)
+	}
 	ig, err := graphs.InputGradGraph(graphs.GraphSpec{Name: "attack", Batch: batch, Image: image, Net: net, Loss: summed}, nil)
 	must(err)
 	f.attack, err = newSession(ig.Model, opts, append([]ort.Value{f.xAdv, f.yAdv}, f.p.values()...))

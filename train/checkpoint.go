@@ -27,22 +27,22 @@ const momentumPrefix = "optimizer.momentum."
 
 // State is what a checkpoint stores besides the tensors.
 type State struct {
-	Format  string            `json:"format"` // "taet-checkpoint/1"
-	Version string            `json:"taet_version"`
-	Config  Config            `json:"config"`
-	Epoch   int               `json:"epoch"` // the epoch to run next (0-based)
-	Step    int               `json:"step"`  // the step of Epoch to run next (0 at an epoch boundary)
+	Format  string `json:"format"` // "taet-checkpoint/1"
+	Version string `json:"taet_version"`
+	Config  Config `json:"config"`
+	Epoch   int    `json:"epoch"` // the epoch to run next (0-based)
+	Step    int    `json:"step"`  // the step of Epoch to run next (0 at an epoch boundary)
 	// LossSum and LossSteps carry Epoch's training-loss average over an
 	// interruption mid-epoch.
-	LossSum   float64 `json:"loss_sum,omitempty"`
-	LossSteps int     `json:"loss_steps,omitempty"`
-	Split   data.SplitRecord  `json:"split"`
-	Classes int               `json:"classes"`
-	Image   []int64           `json:"image"` // [C, H, W]
-	Metrics []EpochMetrics    `json:"metrics"`
-	Params  []string          `json:"params"`  // parameter and buffer names, in graph order
-	SHA256  string            `json:"sha256"`  // of the tensors' data, in file order
-	Extra   map[string]string `json:"extra,omitempty"`
+	LossSum   float64           `json:"loss_sum,omitempty"`
+	LossSteps int               `json:"loss_steps,omitempty"`
+	Split     data.SplitRecord  `json:"split"`
+	Classes   int               `json:"classes"`
+	Image     []int64           `json:"image"` // [C, H, W]
+	Metrics   []EpochMetrics    `json:"metrics"`
+	Params    []string          `json:"params"` // parameter and buffer names, in graph order
+	SHA256    string            `json:"sha256"` // of the tensors' data, in file order
+	Extra     map[string]string `json:"extra,omitempty"`
 }
 
 const checkpointFormat = "taet-checkpoint/1"
