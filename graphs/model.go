@@ -2,6 +2,8 @@ package graphs
 
 import (
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 
@@ -18,9 +20,37 @@ type Model struct {
 
 // ValueInfo describes a graph input or output.
 type ValueInfo struct {
-	Name  string     `json:"name"`
-	DType onnx.DType `json:"-"`
-	Shape []int64    `json:"shape"`
+	Name  string
+	DType onnx.DType
+	Shape []int64
+}
+
+// MarshalJSON writes {"name", "dtype" (float32, int64, bool), "shape"}.
+func (v ValueInfo) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Name  string  `json:"name"`
+		DType string  `json:"dtype"`
+		Shape []int64 `json:"shape"`
+	}{v.Name, dtypeName(v.DType), v.Shape})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (v *ValueInfo) UnmarshalJSON(b []byte) error {
+	var j struct {
+		Name  string  `json:"name"`
+		DType string  `json:"dtype"`
+		Shape []int64 `json:"shape"`
+	}
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	for _, d := range []onnx.DType{onnx.Float, onnx.Int64, onnx.Bool} {
+		if dtypeName(d) == j.DType {
+			*v = ValueInfo{j.Name, d, j.Shape}
+			return nil
+		}
+	}
+	return fmt.Errorf("graphs: value %s: unknown dtype %q", j.Name, j.DType)
 }
 
 // Bytes serializes the model deterministically (the same graph gives the same bytes).

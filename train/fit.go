@@ -107,14 +107,14 @@ func Fit(ctx context.Context, cfg Config, dir string, resume bool, obs Observer)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
 	f, err := newFitter(cfg, dir, st, saved, resume)
 	if err != nil {
 		return nil, err
 	}
 	defer f.close()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	obs.Started(f.describe(resume))
 	return f.run(ctx, obs)
 }

@@ -30,6 +30,7 @@ func newApp(g *globalOptions) *cli.App {
 			newDataCommand(g),
 			newOpsCommand(g),
 			newFitCommand(g),
+			newBuildGraphCommand(g),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {

@@ -44,6 +44,13 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"taetctl", "ops"}, exitOK},
 		{[]string{"taetctl", "no-such-command"}, exitUsage},
 		{[]string{"taetctl", "--no-such-flag", "ops"}, exitUsage},
+		{[]string{"taetctl", "fit", "--stage", "bogus:3"}, exitUsage},
+		{[]string{"taetctl", "fit", "--eps", "8/0"}, exitUsage},
+		{[]string{"taetctl", "fit", "--method", "nope"}, exitUsage},
+		{[]string{"taetctl", "fit", "--dataset", "cifar10"}, exitUsage}, // no --data
+		{[]string{"taetctl", "fit", "--device", "tpu"}, exitUsage},
+		{[]string{"taetctl", "fit", "--dataset", "cifar10", "--data", "/nonexistent", "--out", "/tmp/taet-test-nodata"}, exitData},
+		{[]string{"taetctl", "build-graph", "--loss", "mse"}, exitUsage},
 	} {
 		g := &globalOptions{}
 		app := newApp(g)

@@ -13,6 +13,12 @@ import (
 // writeJSON writes v as one JSON line.
 func writeJSON(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
 
+// jsonIndent returns v as indented JSON with a final newline, for files people read.
+func jsonIndent(v any) ([]byte, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	return append(b, '\n'), err
+}
+
 // fitObserver prints a fit's progress: a progress bar on a terminal, a plain
 // line every plainEvery otherwise, JSON Lines with --json (status lines at
 // most once a second on stdout, with the epoch summaries). Progress goes to

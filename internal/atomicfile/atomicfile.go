@@ -8,7 +8,7 @@ import (
 )
 
 // Write writes data to path through a temporary file in the same directory,
-// which it syncs, closes and renames over path. On error the temporary file
+// which it syncs, closes and renames over path; the file gets mode 0644. On error the temporary file
 // is removed and path is untouched.
 func Write(path string, data []byte) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
@@ -21,6 +21,9 @@ func Write(path string, data []byte) (err error) {
 			os.Remove(f.Name())
 		}
 	}()
+	if err = f.Chmod(0o644); err != nil { // CreateTemp makes 0600 files
+		return err
+	}
 	if _, err = f.Write(data); err != nil {
 		return err
 	}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/taet-ml/taet/data"
+	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/train"
+)
+
+// TestFitEndToEnd runs the quickstart's path, shortened, through the real
+// binary on Debian's Fashion-MNIST: a two-stage fit that is interrupted by
+// SIGINT in the HEL stage (exit 130, a mid-epoch checkpoint), then resumed
+// to the end, which prints the balanced metrics.
+func TestFitEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains for ~20 s; skipped with -short")
+	}
+	if _, err := os.Stat(filepath.Join(data.FashionMNISTDebianDir, "train-images-idx3-ubyte.gz")); err != nil {
+		t.Skipf("needs Debian's Fashion-MNIST: apt-get install dataset-fashion-mnist (%v)", err)
+	}
+	ortest.Init(t)
+	bin := filepath.Join(t.TempDir(), "taetctl")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	args := []string{"--json", "--threads", "2", "fit", "--method", "taet", "--stage", "ce:1", "--stage", "hel:1",
+		"--ir", "10", "--n-max", "600", "--width", "0.0625", "--batch", "32", "--eval-size", "96", "--pgd-steps", "3", "--out", out}
+
+	cmd := exec.Command(bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	interrupted := false
+	for sc.Scan() {
+		var msg struct {
+			Type  string `json:"message_type"`
+			Stage string `json:"stage"`
+			Step  int    `json:"step"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil {
+			t.Fatalf("stdout line %q is not JSON: %v", sc.Text(), err)
+		}
+		if !interrupted && msg.Type == "status" && msg.Stage == "hel" {
+			cmd.Process.Signal(syscall.SIGINT)
+			interrupted = true
+		}
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("interrupted fit: %v (want exit %d)\nstderr: %s", err, exitInterrupted, stderr.String())
+	}
+	st, _, err := train.LoadCheckpoint(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Epoch != 1 || st.Step == 0 {
+		t.Errorf("checkpoint after SIGINT at epoch %d step %d, want inside epoch 1 (hel)", st.Epoch, st.Step)
+	}
+
+	resumed, err := exec.Command(bin, append(args[:len(args)-2], "--out", out, "--resume")...).Output()
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	last := resumed[bytes.LastIndexByte(resumed[:len(resumed)-1], '\n')+1:]
+	var sum struct {
+		Type       string  `json:"message_type"`
+		CleanBAcc  float64 `json:"clean_bacc"`
+		RobustBAcc float64 `json:"robust_bacc"`
+		Epochs     int     `json:"epochs"`
+	}
+	if err := json.Unmarshal(last, &sum); err != nil || sum.Type != "summary" {
+		t.Fatalf("last line %q: want a summary (%v)", last, err)
+	}
+	if sum.Epochs != 2 || !(sum.CleanBAcc > 0.1) || sum.RobustBAcc < 0 {
+		t.Errorf("summary %+v: want 2 epochs and a clean balanced accuracy above chance", sum)
+	}
+	metrics, err := os.ReadFile(filepath.Join(out, train.MetricsFile))
+	if err != nil || strings.Count(string(metrics), "\n") != 2 {
+		t.Errorf("%s: %v, %d lines, want 2", train.MetricsFile, err, strings.Count(string(metrics), "\n"))
+	}
+}
