@@ -505,11 +505,13 @@ func patches(x *Value, kh, kw, oh, ow int64, o ConvOpts) *Value {
 //
 //	dW[m, c, i, j] = Σ_{n,p,q} g[n, m, p, q]·x_pad[n, c, p·s + i·d, q·s + j·d]
 //
-// For each kernel position (i, j) it takes one strided Slice of the padded
-// input, X_ij [N, C', oh·ow], and one batched MatMul with Gᵀ [N, oh·ow, M']
-// summed over the batch, giving dW[:, :, i, j]ᵀ. This never materialises the
-// k²-times larger im2col matrix (which, with its transpose, made a single
-// Gemm 2× slower than this; see BenchmarkConvGrad).
+// Both are transposed once to put the batch inside (Xᵀ [C, N, H, W],
+// Gᵀ [M, N·oh·ow]); then each kernel position (i, j) is one strided Slice
+// of Xᵀ, [C', N·oh·ow], and one Gemm Gᵀ·Sliceᵀ → dW[:, :, i, j] [M', C'],
+// with the batch and the pixels in the Gemm's inner dimension. This beats
+// both an im2col matrix (k² times the input, plus its transpose) and a
+// per-image batched MatMul (an [N, C', M'] product summed over N, which
+// dominated deep layers with few pixels): see BenchmarkConvGrad.
 func convWeightGrad(x, g *Value, kh, kw int64, o ConvOpts) *Value {
 	n, c := x.shape[0], x.shape[1]
 	m, oh, ow := g.shape[1], g.shape[2], g.shape[3]
@@ -517,27 +519,30 @@ func convWeightGrad(x, g *Value, kh, kw int64, o ConvOpts) *Value {
 	if slices.ContainsFunc(o.Pads, func(p int64) bool { return p != 0 }) {
 		x = Pad(x, []int64{0, 0, o.Pads[0], o.Pads[1], 0, 0, o.Pads[2], o.Pads[3]}, "constant", 0)
 	}
-	gt := Transpose(Reshape(g, n, m, oh*ow), 0, 2, 1) // [N, oh·ow, M]
-	var parts []*Value                                // [C', M'] per group and kernel position
+	xt := Transpose(x, 1, 0, 2, 3)                      // [C, N, Hp, Wp]
+	gt := Reshape(Transpose(g, 1, 0, 2, 3), m, n*oh*ow) // [M, N·oh·ow]
+	var parts []*Value                                  // [M', C'] per group and kernel position
 	for grp := range o.Group {
 		gg := gt
 		if o.Group > 1 {
-			gg = Slice(gt, []int64{grp * mg}, []int64{(grp + 1) * mg}, []int64{2}, nil)
+			gg = Slice(gt, []int64{grp * mg}, []int64{(grp + 1) * mg}, []int64{0}, nil)
 		}
 		for i := range kh {
 			for j := range kw {
 				h0, w0 := i*o.Dilations[0], j*o.Dilations[1]
-				xs := Slice(x, []int64{grp * cg, h0, w0},
+				xs := Slice(xt, []int64{grp * cg, h0, w0},
 					[]int64{(grp + 1) * cg, h0 + o.Strides[0]*(oh-1) + 1, w0 + o.Strides[1]*(ow-1) + 1},
-					[]int64{1, 2, 3}, []int64{1, o.Strides[0], o.Strides[1]})
-				prod := MatMul(Reshape(xs, n, cg, oh*ow), gg) // [N, C', M']
-				parts = append(parts, ReduceSum(prod, []int64{0}, false))
+					[]int64{0, 2, 3}, []int64{1, o.Strides[0], o.Strides[1]})
+				parts = append(parts, Gemm(gg, Reshape(xs, cg, n*oh*ow), nil, GemmOpts{TransB: true}))
 			}
 		}
 	}
-	// parts: [group][kh·kw] of [C', M'] → [group, kh·kw, C', M'] → [group, M', C', kh·kw].
-	stacked := Reshape(Concat(0, parts...), o.Group, kh*kw, cg, mg)
-	return Reshape(Transpose(stacked, 0, 3, 2, 1), m, cg, kh, kw)
+	if len(parts) == 1 {
+		return Reshape(parts[0], m, cg, kh, kw)
+	}
+	// parts: [group][kh·kw] of [M', C'] → [group, kh·kw, M', C'] → [group, M', C', kh·kw].
+	stacked := Reshape(Concat(0, parts...), o.Group, kh*kw, mg, cg)
+	return Reshape(Transpose(stacked, 0, 2, 3, 1), m, cg, kh, kw)
 }
 
 // convInputGrad returns dX [N, C, H, W] of a convolution of x with weights w
