@@ -63,6 +63,22 @@ func Splits(name string) []string {
 	return nil
 }
 
+// ClassNames returns the class names Load gives the named data set, or nil
+// where its format names no classes (mnist, medmnist) or the name is unknown.
+func ClassNames(name string) []string {
+	switch name {
+	case "cifar10":
+		return slices.Clone(cifar10Names)
+	case "cifar100":
+		return slices.Clone(cifar100FineNames)
+	case "cifar100-coarse":
+		return slices.Clone(cifar100CoarseNames)
+	case "fashion-mnist":
+		return slices.Clone(fashionMNISTNames)
+	}
+	return nil
+}
+
 // Load reads one split of the named data set (see Names) from path:
 //
 //	cifar10          LoadCIFAR10(path, split)

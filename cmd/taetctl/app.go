@@ -31,6 +31,8 @@ func newApp(g *globalOptions) *cli.App {
 			newOpsCommand(g),
 			newFitCommand(g),
 			newBuildGraphCommand(g),
+			newExportCommand(g),
+			newInspectCommand(g),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {

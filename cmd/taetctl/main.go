@@ -7,10 +7,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/taet-ml/taet/train"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	train.Version = version
 	g := &globalOptions{}
 	err := newApp(g).RunContext(ctx, os.Args)
 	code := exitCode(ctx, err) // before stop(), which cancels ctx

@@ -1,0 +1,113 @@
+package export
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/taet-ml/taet/data"
+	"github.com/taet-ml/taet/graphs"
+	"github.com/taet-ml/taet/internal/safetensors"
+	"github.com/taet-ml/taet/models"
+	"github.com/taet-ml/taet/train"
+)
+
+// Network is a trained network to export.
+type Network struct {
+	Model   string         // a models.ByName name: resnet18, resnet50, vit-b16, vit
+	Options models.Options // Classes, ImageSize, Width; Stem "" is ByName's choice
+	Image   []int64        // [C, H, W]
+	// Values holds every parameter and buffer by its torchvision-style name.
+	Values map[string][]float32
+	// ClassNames names the Options.Classes classes, or is nil.
+	ClassNames []string
+	// State is the checkpoint the network comes from, or nil; its
+	// configuration and metrics go into the metadata.
+	State *train.State
+}
+
+// LoadCheckpoint reads a checkpoint file or run directory (train.LoadCheckpoint)
+// and returns its network. Errors wrap train.ErrCheckpoint.
+func LoadCheckpoint(path string) (*Network, error) {
+	st, tensors, err := train.LoadCheckpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	return FromCheckpoint(st, tensors)
+}
+
+// FromCheckpoint returns the network of a checkpoint's state and tensors:
+// the tensors named in st.Params (the optimizer state is left out), class
+// names from the data set's name. It checks that they are exactly the
+// parameters of the model st describes; errors wrap train.ErrCheckpoint.
+func FromCheckpoint(st train.State, tensors []safetensors.Tensor) (*Network, error) {
+	if len(st.Image) != 3 || st.Classes < 1 {
+		return nil, fmt.Errorf("%w: image %v and %d classes: want [C, H, W] and at least one class", train.ErrCheckpoint, st.Image, st.Classes)
+	}
+	n := &Network{
+		Model:   st.Config.Model,
+		Options: models.Options{Classes: st.Classes, ImageSize: int(st.Image[1]), Width: st.Config.Width},
+		Image:   slices.Clone(st.Image),
+		Values:  map[string][]float32{},
+		State:   &st,
+	}
+	if names := data.ClassNames(st.Config.Dataset); len(names) == st.Classes {
+		n.ClassNames = names
+	}
+	for _, t := range tensors {
+		if slices.Contains(st.Params, t.Name) {
+			n.Values[t.Name] = t.Data
+		}
+	}
+	info, err := n.Params()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", train.ErrCheckpoint, err)
+	}
+	for _, p := range info {
+		if v, ok := n.Values[p.Name]; !ok || int64(len(v)) != p.Size() {
+			return nil, fmt.Errorf("%w: parameter %s %v missing or of the wrong size (the checkpoint does not match model %s)",
+				train.ErrCheckpoint, p.Name, p.Shape, n.Model)
+		}
+	}
+	if len(info) != len(n.Values) {
+		return nil, fmt.Errorf("%w: %d parameters for model %s, the checkpoint has %d", train.ErrCheckpoint, len(info), n.Model, len(n.Values))
+	}
+	return n, nil
+}
+
+// Net returns the network's builder (models.ByName).
+func (n *Network) Net() (graphs.Net, error) { return models.ByName(n.Model, n.Options) }
+
+// Params returns the model's parameters and buffers, in graph order.
+func (n *Network) Params() ([]graphs.ParamInfo, error) {
+	net, err := n.Net()
+	if err != nil {
+		return nil, err
+	}
+	a, err := graphs.EvalGraph(graphs.GraphSpec{Name: n.Model, Batch: 1, Image: n.Image, Net: net}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return a.Params, nil
+}
+
+// EvalGraph returns the network's eval graph at a static batch, parameters
+// as initializers, BatchNormalization unfolded: the reference exports are
+// checked against.
+func (n *Network) EvalGraph(batch int64) (*graphs.Assembled, error) {
+	net, err := n.Net()
+	if err != nil {
+		return nil, err
+	}
+	return graphs.EvalGraph(graphs.GraphSpec{Name: n.Model, Batch: batch, Image: n.Image, Net: net}, n.Values)
+}
+
+// RandomInputs returns batch images for n, uniform in [0, 1), drawn from seed.
+func (n *Network) RandomInputs(batch int, seed uint64) []float32 {
+	rng := rand.New(rand.NewPCG(seed, 0xE4907))
+	x := make([]float32, int64(batch)*n.Image[0]*n.Image[1]*n.Image[2])
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	return x
+}

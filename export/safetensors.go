@@ -1,0 +1,24 @@
+package export
+
+import (
+	"github.com/taet-ml/taet/internal/safetensors"
+)
+
+// SafeTensors returns n's parameters and BatchNorm buffers as a safetensors
+// file: float32 tensors under their torchvision state-dict names, in graph
+// order, with Metadata(n, o) as __metadata__. A ResNet of
+// width 1 loads into torchvision's resnet18 or resnet50 with
+// load_state_dict(strict=True) (for taet's CIFAR stem, after replacing
+// conv1 by a 3×3, stride 1, padding 1 convolution and maxpool by Identity);
+// "vit" loads into torchvision's VisionTransformer with taet's sizes.
+func SafeTensors(n *Network, o Options) ([]byte, error) {
+	info, err := n.Params()
+	if err != nil {
+		return nil, err
+	}
+	tensors := make([]safetensors.Tensor, len(info))
+	for i, p := range info {
+		tensors[i] = safetensors.Tensor{Name: p.Name, Shape: p.Shape, Data: n.Values[p.Name]}
+	}
+	return safetensors.Encode(tensors, Metadata(n, o))
+}
