@@ -28,10 +28,10 @@ type Options struct {
 }
 
 // names are the loss names, in the order Names and errors list them.
-var names = []string{"ce", "balanced-softmax", "hel", "cw", "dlr", "dlr-targeted"}
+var names = []string{"ce", "balanced-softmax", "hel", "cw", "dlr", "dlr-targeted", "margin-targeted"}
 
 // Names returns the names ByName accepts, without aliases: ce,
-// balanced-softmax, hel, cw, dlr, dlr-targeted.
+// balanced-softmax, hel, cw, dlr, dlr-targeted, margin-targeted.
 func Names() []string { return append([]string(nil), names...) }
 
 // ByName returns the loss head called name (see Names; "bsl" is an alias of
@@ -72,6 +72,8 @@ func ByName(name string, o Options) (graphs.LossHead, error) {
 		return DLR, nil
 	case "dlr-targeted":
 		return DLRTargetedHead(), nil
+	case "margin-targeted":
+		return MarginTargetedHead(), nil
 	}
 	return nil, fmt.Errorf("losses: %w %q (valid: %s; bsl is balanced-softmax)", ErrUnknownLoss, name, strings.Join(names, ", "))
 }

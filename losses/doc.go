@@ -15,6 +15,7 @@
 //	cw                CW                     Σ_i min(max_{j≠y_i} z_ij − z_{i,y_i}, κ)         (CW-L∞ margin)
 //	dlr               DLR                    Σ_i −(z_y − max_{j≠y} z_j) / (z_π1 − z_π3 + 1e-12)
 //	dlr-targeted      DLRTargeted            Σ_i −(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2 + 1e-12)
+//	margin-targeted   MarginTargeted         Σ_i (z_t − z_y)   (FAB-T's linearised boundary)
 //
 // The first column is the name used by flags, JSON and ByName; the second
 // the Go function. CrossEntropyPerSample, CWPerSample, DLRPerSample and

@@ -59,6 +59,8 @@ func headCases(counts []int, tau float32, kappa float32, weights losses.HELOpts)
 			func(z [][]float64, y, t []int64) []float64 { return one(refSum(refDLRTargetedPerSample(z, y, t))) }},
 		{"dlr-targeted-per-sample", losses.DLRTargetedPerSample,
 			func(z [][]float64, y, t []int64) []float64 { return refDLRTargetedPerSample(z, y, t) }},
+		{"margin-targeted", losses.MarginTargeted,
+			func(z [][]float64, y, t []int64) []float64 { return one(refSum(refMarginTargetedPerSample(z, y, t))) }},
 	}
 }
 
@@ -199,6 +201,9 @@ func TestGradients(t *testing.T) {
 		{"dlr-targeted-per-sample", absent, sep, func(z, y *graphs.Value) *graphs.Value {
 			return losses.DLRTargetedPerSample(z, y, z.Builder().ConstantInt64([]int64{n}, target))
 		}},
+		{"margin-targeted-per-sample", absent, sep, func(z, y *graphs.Value) *graphs.Value {
+			return losses.MarginTargetedPerSample(z, y, z.Builder().ConstantInt64([]int64{n}, target))
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			gradtest.Check(t, gradtest.Spec{
@@ -238,7 +243,7 @@ func TestByNameAssembles(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := []string{"x", "y", "fc.weight"}
-			if name == "dlr-targeted" {
+			if strings.HasSuffix(name, "-targeted") {
 				want = append(want, losses.TargetInput)
 			}
 			if got := g.InputNames(); !slices.Equal(got, want) {
@@ -256,7 +261,7 @@ func TestByNameErrors(t *testing.T) {
 		unknown bool
 		want    string
 	}{
-		{"mse", losses.Options{}, true, "valid: ce, balanced-softmax, hel, cw, dlr, dlr-targeted"},
+		{"mse", losses.Options{}, true, "valid: ce, balanced-softmax, hel, cw, dlr, dlr-targeted, margin-targeted"},
 		{"CE", losses.Options{}, true, `unknown loss "CE"`},
 		{"balanced-softmax", losses.Options{}, false, "needs the class counts"},
 		{"bsl", losses.Options{ClassCounts: []int{3, 0}}, false, "class 1 has count 0"},

@@ -143,3 +143,30 @@ func sortedTop(logits *graphs.Value, k int) []*graphs.Value {
 	}
 	return top
 }
+
+// MarginTargetedPerSample returns z_{i,t_i} − z_{i,y_i} for every sample,
+// [N] float32: how far target class t leads the true class (FAB-T's
+// linearised decision boundary). It panics with a *graphs.BuildError if the
+// shapes are wrong.
+func MarginTargetedPerSample(logits, y, target *graphs.Value) *graphs.Value {
+	checkHead("MarginTargeted", logits, y)
+	checkHead("MarginTargeted", logits, target)
+	return scoped("margin-targeted", logits, func() *graphs.Value {
+		return graphs.Sub(pick(logits, target), pick(logits, y))
+	})
+}
+
+// MarginTargeted returns the sum over the batch of MarginTargetedPerSample,
+// a float32 scalar.
+func MarginTargeted(logits, y, target *graphs.Value) *graphs.Value {
+	return graphs.ReduceSum(MarginTargetedPerSample(logits, y, target), nil, false)
+}
+
+// MarginTargetedHead returns a graphs.LossHead computing MarginTargeted
+// toward the classes fed in a new int64 [N] graph input named TargetInput.
+func MarginTargetedHead() graphs.LossHead {
+	return func(logits, y *graphs.Value) *graphs.Value {
+		target := logits.Builder().Input(TargetInput, onnx.Int64, logits.Dim(0))
+		return MarginTargeted(logits, y, target)
+	}
+}

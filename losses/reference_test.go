@@ -131,3 +131,12 @@ func refDLRTargetedPerSample(z [][]float64, y, target []int64) []float64 {
 	}
 	return out
 }
+
+// refMarginTargetedPerSample is z_t − z_y per sample.
+func refMarginTargetedPerSample(z [][]float64, y, target []int64) []float64 {
+	out := make([]float64, len(z))
+	for i, row := range z {
+		out[i] = row[target[i]] - row[y[i]]
+	}
+	return out
+}

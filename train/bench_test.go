@@ -61,7 +61,7 @@ func newBenchRig(b *testing.B, loss string) *benchRig {
 	must(err)
 	f.attack, err = newSession(ig.Model, opts, append([]ort.Value{f.xAdv, f.yAdv}, f.p.values()...))
 	must(err)
-	f.oracle = &oracle{s: f.attack, x: f.xAdv, y: f.yAdv, classes: 10}
+	f.oracle = &oracle{s: f.attack, x: f.xAdv, y: f.yAdv, classes: 10, loss: "ce"}
 	rng := rand.New(rand.NewPCG(2, 2))
 	for i := range f.x.Data() {
 		f.x.Data()[i] = rng.Float32()

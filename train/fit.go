@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/data"
+	"github.com/taet-ml/taet/eval"
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/internal/atomicfile"
 	"github.com/taet-ml/taet/internal/safetensors"
@@ -204,7 +206,7 @@ func newFitter(cfg Config, dir string, st State, saved []safetensors.Tensor, res
 	if f.attack, err = newSession(ig.Model, opts, append([]ort.Value{f.xAdv, f.yAdv}, f.p.values()...)); err != nil {
 		return nil, err
 	}
-	f.oracle = &oracle{s: f.attack, x: f.xAdv, y: f.yAdv, classes: f.classes}
+	f.oracle = &oracle{s: f.attack, x: f.xAdv, y: f.yAdv, classes: f.classes, loss: "ce"}
 	f.paramCount = models.ParamCount(info)
 	return f, nil
 }
@@ -426,21 +428,24 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 	return &Result{Metrics: f.st.Metrics, Dir: f.dir}, nil
 }
 
-// adversarial replaces the training batch in f.x with its PGD examples,
-// attacking the current parameters with BatchNorm in inference mode.
+// adversarial replaces the training batch in f.x with its PGD examples
+// (the last iterate), attacking the current parameters with BatchNorm in
+// inference mode. Each example's random start depends only on the seed,
+// the epoch and its position, so a resumed run draws the same.
 func (f *fitter) adversarial(epoch, step int) error {
-	rng := rand.New(rand.NewPCG(f.cfg.Seed, uint64(epoch)<<32|uint64(step)))
 	adv := make([]float32, len(f.x.Data()))
-	err := attacksPGD(f.oracle, f.x.Data(), f.y.Data(), f.pgdConfig(), rng, adv)
-	if err != nil {
+	seeds := attacks.Seeds(f.cfg.Seed^uint64(epoch+1)<<40, step*f.cfg.Batch, f.cfg.Batch)
+	if err := f.pgd().Perturb(f.oracle, f.x.Data(), f.y.Data(), seeds, adv); err != nil {
 		return fmt.Errorf("epoch %d step %d: pgd: %w", epoch, step, err)
 	}
 	copy(f.x.Data(), adv)
 	return nil
 }
 
-func (f *fitter) pgdConfig() pgdConfig {
-	return pgdConfig{Eps: f.cfg.PGD.Eps, Step: f.cfg.PGD.Step, Steps: f.cfg.PGD.Steps, Start: f.cfg.PGD.Start}
+// pgd returns the training attack.
+func (f *fitter) pgd() attacks.PGD {
+	start := map[PGDStart]attacks.Start{StartNone: attacks.StartNone, StartUniform: attacks.StartUniform, StartNormal: attacks.StartNormal}[f.cfg.PGD.Start]
+	return attacks.PGD{Eps: f.cfg.PGD.Eps, Alpha: f.cfg.PGD.Step, Steps: f.cfg.PGD.Steps, Start: start}
 }
 
 // update applies SGD to every trainable parameter from the step's gradients
@@ -457,63 +462,29 @@ func (f *fitter) update(s *session, lr float32) {
 	}
 }
 
-// evaluate scores the evaluation subset: clean predictions and predictions
-// on PGD examples (the training attack), as balanced accuracies.
+// evaluate scores the evaluation subset: clean predictions and
+// predictions on PGD examples (the training attack, verified), as
+// balanced accuracies.
 func (f *fitter) evaluate(m *EpochMetrics) error {
 	if f.evalSet == nil {
 		return nil
 	}
 	start := time.Now()
-	b := f.cfg.Batch
-	k := f.classes
-	var clean, robust, truth []int64
-	batches := data.EvalBatches(f.evalSet, b)
-	x, y := make([]float32, len(f.x.Data())), make([]int64, b)
-	adv, logits := make([]float32, len(x)), make([]float32, b*k)
-	rng := rand.New(rand.NewPCG(f.cfg.Seed, 0xE7A1))
-	for {
-		n := batches.Next(x, y)
-		if n == 0 {
-			break
+	set := func(loss string) (attacks.Oracle, error) {
+		if loss != "ce" {
+			return nil, fmt.Errorf("the training oracle has no loss %q", loss)
 		}
-		for i := n; i < b; i++ { // pad a short batch with copies of its first image
-			copy(x[i*len(x)/b:(i+1)*len(x)/b], x[:len(x)/b])
-			y[i] = y[0]
-		}
-		if err := f.oracle.Eval(x, y, nil, logits, nil); err != nil {
-			return err
-		}
-		clean = append(clean, argmax(logits, k)[:n]...)
-		if err := attacksPGD(f.oracle, x, y, f.pgdConfig(), rng, adv); err != nil {
-			return fmt.Errorf("evaluation pgd: %w", err)
-		}
-		if err := f.oracle.Eval(adv, y, nil, logits, nil); err != nil {
-			return err
-		}
-		robust = append(robust, argmax(logits, k)[:n]...)
-		truth = append(truth, y[:n]...)
+		return f.oracle, nil
 	}
-	rc, rr := evalEvaluate(clean, truth, k), evalEvaluate(robust, truth, k)
+	r, err := attacks.RunDataset(f.pgd(), set, f.evalSet.Images, f.evalSet.Labels, attacks.DatasetOptions{Seed: f.cfg.Seed ^ 0xE7A1})
+	if err != nil {
+		return fmt.Errorf("evaluation: %w", err)
+	}
+	rc, rr := eval.Evaluate(r.Clean, f.evalSet.Labels, f.classes), eval.Evaluate(r.Pred, f.evalSet.Labels, f.classes)
 	m.CleanBAcc, m.CleanAcc = rc.Balanced, rc.Accuracy
 	m.RobustBAcc, m.RobustAcc = rr.Balanced, rr.Accuracy
 	m.EvalSeconds = time.Since(start).Seconds()
 	return nil
-}
-
-// argmax returns the index of the largest of each row of logits [N, k].
-func argmax(logits []float32, k int) []int64 {
-	out := make([]int64, len(logits)/k)
-	for i := range out {
-		row := logits[i*k : (i+1)*k]
-		best := 0
-		for j, v := range row {
-			if v > row[best] {
-				best = j
-			}
-		}
-		out[i] = int64(best)
-	}
-	return out
 }
 
 // save writes the checkpoint and rewrites metrics.jsonl from the state.

@@ -2,33 +2,40 @@ package train
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/taet-ml/taet/attacks"
+	"github.com/taet-ml/taet/graphs"
+	"github.com/taet-ml/taet/losses"
 	"github.com/taet-ml/taet/onnx/ort"
 )
 
-// oracle is an attacks.Oracle over an input-gradient session: BatchNorm in
-// inference mode, the current parameters (shared with the training session),
-// the summed cross-entropy as the attack loss.
+// oracle is an attacks.Oracle over an input-gradient session (BatchNorm in
+// inference mode): it copies the batch into the session's input tensors,
+// runs it and copies logits and x_grad out.
 type oracle struct {
-	s       *session
-	x       *ort.Tensor[float32]
-	y       *ort.Tensor[int64]
-	classes int
+	s         *session
+	x         *ort.Tensor[float32]
+	y, target *ort.Tensor[int64] // target is nil for untargeted losses
+	classes   int
+	loss      string
 }
 
 var _ attacks.Oracle = (*oracle)(nil)
 
 func (o *oracle) Batch() int   { return len(o.y.Data()) }
 func (o *oracle) Classes() int { return o.classes }
-func (o *oracle) Loss() string { return "ce" }
+func (o *oracle) Loss() string { return o.loss }
 
 func (o *oracle) Eval(x []float32, y, target []int64, logits, grad []float32) error {
-	if target != nil {
-		return fmt.Errorf("train: the training oracle has no targeted loss")
+	if (target == nil) != (o.target == nil) {
+		return fmt.Errorf("train: oracle for loss %s: targets given %v, expected %v", o.loss, target != nil, o.target != nil)
 	}
 	copy(o.x.Data(), x)
 	copy(o.y.Data(), y)
+	if target != nil {
+		copy(o.target.Data(), target)
+	}
 	if err := o.s.run(); err != nil {
 		return err
 	}
@@ -37,4 +44,93 @@ func (o *oracle) Eval(x []float32, y, target []int64, logits, grad []float32) er
 		copy(grad, o.s.output("x_grad"))
 	}
 	return nil
+}
+
+func (o *oracle) close() {
+	o.s.close()
+	o.x.Close()
+	o.y.Close()
+	if o.target != nil {
+		o.target.Close()
+	}
+}
+
+// attackHead returns the summed per-sample loss head an attack oracle
+// differentiates (attacks.Oracle's contract), and whether it declares the
+// target input.
+func attackHead(loss string, kappa float32) (graphs.LossHead, bool, error) {
+	switch loss {
+	case "ce":
+		return func(l, y *graphs.Value) *graphs.Value {
+			return graphs.ReduceSum(losses.CrossEntropyPerSample(l, y), nil, false)
+		}, false, nil
+	case "cw", "dlr", "dlr-targeted", "margin-targeted":
+		head, err := losses.ByName(loss, losses.Options{Kappa: kappa})
+		return head, strings.HasSuffix(loss, "-targeted"), err
+	}
+	return nil, false, fmt.Errorf("no attack loss %q", loss)
+}
+
+// OracleSet builds attack oracles for a fixed network: parameters stored in
+// the graphs (the runtime's fastest path), BatchNorm in inference mode.
+// Oracles are built on first use and cached; Close releases them.
+type OracleSet struct {
+	net     graphs.Net
+	values  map[string][]float32
+	image   []int64
+	batch   int
+	classes int
+	kappa   float32
+	opts    ort.Options
+	cache   map[string]*oracle
+}
+
+// NewOracleSet returns an OracleSet for net with parameter values, images
+// [C, H, W], batches of batch and classes logits; kappa is the CW
+// confidence bound into the "cw" oracle.
+func NewOracleSet(net graphs.Net, values map[string][]float32, image []int64, batch, classes int, kappa float64, opts ort.Options) *OracleSet {
+	return &OracleSet{net: net, values: values, image: image, batch: batch, classes: classes, kappa: float32(kappa), opts: opts, cache: map[string]*oracle{}}
+}
+
+// Get returns the oracle for an attack loss: ce, cw, dlr, dlr-targeted or
+// margin-targeted. It has the signature of attacks.OracleSet.
+func (s *OracleSet) Get(loss string) (attacks.Oracle, error) {
+	if o, ok := s.cache[loss]; ok {
+		return o, nil
+	}
+	head, targeted, err := attackHead(loss, s.kappa)
+	if err != nil {
+		return nil, err
+	}
+	g, err := graphs.InputGradGraph(graphs.GraphSpec{Name: "attack-" + loss, Batch: int64(s.batch), Image: s.image, Net: s.net, Loss: head}, s.values)
+	if err != nil {
+		return nil, err
+	}
+	o := &oracle{classes: s.classes, loss: loss}
+	if o.x, err = ort.NewZeros[float32](int64(s.batch), s.image[0], s.image[1], s.image[2]); err != nil {
+		return nil, err
+	}
+	if o.y, err = ort.NewZeros[int64](int64(s.batch)); err != nil {
+		return nil, err
+	}
+	inputs := []ort.Value{o.x, o.y}
+	if targeted {
+		if o.target, err = ort.NewZeros[int64](int64(s.batch)); err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, o.target)
+	}
+	if o.s, err = newSession(g.Model, s.opts, inputs); err != nil {
+		return nil, err
+	}
+	s.cache[loss] = o
+	return o, nil
+}
+
+// Close releases every oracle built.
+func (s *OracleSet) Close() {
+	for _, o := range s.cache {
+		o.close()
+	}
+	s.cache = map[string]*oracle{}
 }
