@@ -30,6 +30,7 @@ func newApp(g *globalOptions) *cli.App {
 			newDataCommand(g),
 			newOpsCommand(g),
 			newFitCommand(g),
+			newEvalCommand(g),
 			newBuildGraphCommand(g),
 			newExportCommand(g),
 			newInspectCommand(g),
