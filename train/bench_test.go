@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/internal/ortest"
 	"github.com/taet-ml/taet/losses"
@@ -101,6 +102,56 @@ func BenchmarkStep(b *testing.B) {
 			}
 			b.ReportMetric(float64(n*128)/b.Elapsed().Seconds(), "img/s")
 			b.ReportMetric(1-(r.step.inRun+r.f.attack.inRun).Seconds()/b.Elapsed().Seconds(), "go-overhead")
+		})
+	}
+}
+
+// BenchmarkPGD20 measures `taetctl eval`'s PGD-20 (step 1/255, random
+// start) on CIFAR ResNet-18, batch 128, 2 threads, with the parameters
+// stored in the graph, and the forward pass alone. Compare with
+// bench/torch/bench.py --which pgd20,eval.
+func BenchmarkPGD20(b *testing.B) {
+	ortest.Init(b)
+	net, err := models.ByName("resnet18", models.Options{Classes: 10, ImageSize: 32, Width: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	info, err := graphs.TrainStepGraph(graphs.GraphSpec{Name: "p", Batch: 1, Image: []int64{3, 32, 32}, Net: net, Loss: losses.CrossEntropy})
+	if err != nil {
+		b.Fatal(err)
+	}
+	set := NewOracleSet(net, graphs.InitParams(info.Params, 1), []int64{3, 32, 32}, 128, 10, 0, ort.Options{Threads: 2})
+	defer set.Close()
+	o, err := set.Get("ce")
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	x := make([]float32, 128*3*32*32)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	y := make([]int64, 128)
+	logits, adv := make([]float32, 128*10), make([]float32, len(x))
+	for _, tc := range []struct {
+		name string
+		run  func(i int) error
+	}{
+		{"forward", func(int) error { return o.Eval(x, y, nil, logits, nil) }},
+		{"pgd-20", func(i int) error {
+			a := attacks.PGD{Eps: 8.0 / 255, Alpha: 1.0 / 255, Steps: 20, Start: attacks.StartUniform}
+			return a.Perturb(o, x, y, attacks.Seeds(uint64(i), 0, 128), adv)
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			n := 0
+			for b.Loop() {
+				if err := tc.run(n); err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			b.ReportMetric(float64(n*128)/b.Elapsed().Seconds(), "img/s")
 		})
 	}
 }
