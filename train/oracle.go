@@ -15,6 +15,7 @@ import (
 // runs it and copies logits and x_grad out.
 type oracle struct {
 	s         *session
+	fwd       *session // x → logits only, for calls without a gradient; or nil
 	x         *ort.Tensor[float32]
 	y, target *ort.Tensor[int64] // target is nil for untargeted losses
 	classes   int
@@ -36,10 +37,14 @@ func (o *oracle) Eval(x []float32, y, target []int64, logits, grad []float32) er
 	if target != nil {
 		copy(o.target.Data(), target)
 	}
-	if err := o.s.run(); err != nil {
+	s := o.s
+	if grad == nil && o.fwd != nil {
+		s = o.fwd
+	}
+	if err := s.run(); err != nil {
 		return err
 	}
-	copy(logits, o.s.output("logits"))
+	copy(logits, s.output("logits"))
 	if grad != nil {
 		copy(grad, o.s.output("x_grad"))
 	}
@@ -48,6 +53,7 @@ func (o *oracle) Eval(x []float32, y, target []int64, logits, grad []float32) er
 
 func (o *oracle) close() {
 	o.s.close()
+	o.fwd.close()
 	o.x.Close()
 	o.y.Close()
 	if o.target != nil {
@@ -94,7 +100,7 @@ func NewOracleSet(net graphs.Net, values map[string][]float32, image []int64, ba
 
 // Get returns the oracle for an attack loss: ce, cw, dlr, dlr-targeted or
 // margin-targeted. It has the signature of attacks.OracleSet.
-func (s *OracleSet) Get(loss string) (attacks.Oracle, error) {
+func (s *OracleSet) Get(loss string) (_ attacks.Oracle, err error) {
 	if o, ok := s.cache[loss]; ok {
 		return o, nil
 	}
@@ -111,8 +117,14 @@ func (s *OracleSet) Get(loss string) (attacks.Oracle, error) {
 		return nil, err
 	}
 	if o.y, err = ort.NewZeros[int64](int64(s.batch)); err != nil {
+		o.x.Close()
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			o.close()
+		}
+	}()
 	inputs := []ort.Value{o.x, o.y}
 	if targeted {
 		if o.target, err = ort.NewZeros[int64](int64(s.batch)); err != nil {
@@ -121,6 +133,14 @@ func (s *OracleSet) Get(loss string) (attacks.Oracle, error) {
 		inputs = append(inputs, o.target)
 	}
 	if o.s, err = newSession(g.Model, s.opts, inputs); err != nil {
+		return nil, err
+	}
+	// Gradient-free queries (Square, the clean pass, verification) skip the backward pass.
+	ev, err := graphs.EvalGraph(graphs.GraphSpec{Name: "logits", Batch: int64(s.batch), Image: s.image, Net: s.net}, s.values)
+	if err != nil {
+		return nil, err
+	}
+	if o.fwd, err = newSession(ev.Model, s.opts, []ort.Value{o.x}); err != nil {
 		return nil, err
 	}
 	s.cache[loss] = o

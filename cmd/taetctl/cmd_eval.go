@@ -71,7 +71,7 @@ interrupted evaluation resumes where it stopped.
 
 ` + exitStatusHelp,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "checkpoint", Aliases: []string{"c"}, Usage: "checkpoint file or run directory (required)"},
+			&cli.StringFlag{Name: "checkpoint", Aliases: []string{"c"}, Usage: "checkpoint file or run directory, or an ONNX file from taetctl export (gradient-free attacks only) (required)"},
 			&cli.StringFlag{Name: "dataset", Usage: "data set (default: the checkpoint's)"},
 			&cli.StringFlag{Name: "data", Usage: "data set path (default: the checkpoint's)"},
 			&cli.Float64Flag{Name: "test-ir", Value: 1, Usage: "imbalance ratio of the test set (1 = as is; the TAET authors use the training IR)"},
@@ -203,19 +203,79 @@ type partial struct {
 // chunkBatches is how many batches run between two saves of the state.
 const chunkBatches = 4
 
-func runEval(o evalOptions, g globalOptions, stdout, stderr io.Writer) error {
+// evalTarget is what eval attacks: a checkpoint's network or an exported
+// ONNX file, with what the report needs to know about it.
+type evalTarget struct {
+	model       string   // model name for reports
+	classes     int      // K
+	image       []int64  // [C, H, W]
+	classNames  []string // or nil
+	trainCounts []int    // training class counts, or nil
+	identity    string   // what the resumable state is keyed on
+	dataset     string   // defaults for --dataset and --data
+	dataPath    string
+	oracles     func(kappa float64) attacks.OracleSet
+	close       func()
+}
+
+// checkpointTarget attacks a checkpoint through input-gradient sessions
+// with its parameters stored in the graphs.
+func checkpointTarget(o evalOptions, g globalOptions) (*evalTarget, error) {
 	net, err := export.LoadCheckpoint(o.Checkpoint)
 	if err != nil {
-		return dataError{err}
+		return nil, dataError{err}
 	}
-	cfg := net.State.Config
+	graphNet, err := net.Net()
+	if err != nil {
+		return nil, err
+	}
+	dev, _ := ort.ParseDevice(o.Device)
+	sets := map[float64]*train.OracleSet{}
+	return &evalTarget{
+		model: net.Model, classes: net.Options.Classes, image: net.Image, classNames: net.ClassNames,
+		trainCounts: net.State.Split.Counts, identity: net.State.SHA256,
+		dataset: net.State.Config.Dataset, dataPath: net.State.Config.DataPath,
+		oracles: func(kappa float64) attacks.OracleSet {
+			s, ok := sets[kappa]
+			if !ok {
+				s = train.NewOracleSet(graphNet, net.Values, net.Image, o.Batch, net.Options.Classes, kappa, ort.Options{Threads: g.Threads, Device: dev})
+				sets[kappa] = s
+			}
+			return s.Get
+		},
+		close: func() {
+			for _, s := range sets {
+				s.Close()
+			}
+		},
+	}, nil
+}
+
+func runEval(o evalOptions, g globalOptions, stdout, stderr io.Writer) error {
+	var tgt *evalTarget
+	var err error
+	if strings.HasSuffix(o.Checkpoint, ".onnx") {
+		tgt, err = onnxTarget(o, g)
+	} else {
+		tgt, err = checkpointTarget(o, g)
+	}
+	if err != nil {
+		return err
+	}
+	defer tgt.close()
 	if o.Dataset == "" {
-		o.Dataset = cfg.Dataset
+		o.Dataset = tgt.dataset
 	}
 	if o.Data == "" {
-		o.Data = cfg.DataPath
+		o.Data = tgt.dataPath
 	}
-	test, err := loadTestSet(o, net)
+	if o.Data == "" && o.Dataset == "fashion-mnist" {
+		o.Data = data.FashionMNISTDebianDir
+	}
+	if o.Dataset == "" || o.Data == "" {
+		return usagef("--dataset and --data: %s does not say which data set it was trained on", o.Checkpoint)
+	}
+	test, err := loadTestSet(o, tgt)
 	if err != nil {
 		return dataError{err}
 	}
@@ -223,31 +283,12 @@ func runEval(o evalOptions, g globalOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	dev, _ := ort.ParseDevice(o.Device)
-	graphNet, err := net.Net()
-	if err != nil {
-		return err
-	}
-	sets := map[float64]*train.OracleSet{}
-	defer func() {
-		for _, s := range sets {
-			s.Close()
-		}
-	}()
-	oracles := func(kappa float64) attacks.OracleSet {
-		s, ok := sets[kappa]
-		if !ok {
-			s = train.NewOracleSet(graphNet, net.Values, net.Image, o.Batch, net.Options.Classes, kappa, ort.Options{Threads: g.Threads, Device: dev})
-			sets[kappa] = s
-		}
-		return s.Get
-	}
 	statePath := o.State
 	if statePath == "" {
 		statePath = filepath.Join(runDir(o.Checkpoint), "eval-state.json")
 	}
-	st := loadEvalState(statePath, evalKey(o, net, test))
-	k := net.Options.Classes
+	st := loadEvalState(statePath, evalKey(o, tgt, test))
+	k := tgt.classes
 	tail := o.Tail
 	if tail == 0 {
 		tail = max(1, k/3)
@@ -266,7 +307,7 @@ func runEval(o evalOptions, g globalOptions, stdout, stderr io.Writer) error {
 			start := time.Now()
 			end := min(p.Done+chunk, test.N)
 			sz := test.ImageSize()
-			r, err := attacks.RunDataset(spec.Attack, oracles(spec.Kappa), test.Images[p.Done*sz:end*sz], test.Labels[p.Done:end],
+			r, err := attacks.RunDataset(spec.Attack, tgt.oracles(spec.Kappa), test.Images[p.Done*sz:end*sz], test.Labels[p.Done:end],
 				attacks.DatasetOptions{Seed: o.Seed ^ uint64(p.Done)<<32})
 			if err != nil {
 				return fmt.Errorf("%s: %w", spec.Name, err)
@@ -290,10 +331,7 @@ func runEval(o evalOptions, g globalOptions, stdout, stderr io.Writer) error {
 	}
 	clean := makeReport("clean", st.Clean, test.Labels, k, tail, &partial{})
 	reports = append([]attackReport{clean}, reports...)
-	if err := writeEvalOutputs(o, g, stdout, reports, net, test, tail); err != nil {
-		return err
-	}
-	return nil
+	return writeEvalOutputs(o, g, stdout, reports, tgt, test, tail)
 }
 
 // runDir returns the directory of a checkpoint path (a run directory or a file in one).
@@ -306,14 +344,14 @@ func runDir(ckpt string) string {
 
 // loadTestSet reads the test split, long-tails it with --test-ir and takes
 // a seeded --limit subset; it must match the checkpoint's classes and image shape.
-func loadTestSet(o evalOptions, net *export.Network) (*data.Dataset, error) {
+func loadTestSet(o evalOptions, tgt *evalTarget) (*data.Dataset, error) {
 	test, err := data.Load(o.Dataset, o.Data, "test")
 	if err != nil {
 		return nil, err
 	}
-	if test.Classes != net.Options.Classes || int64(test.C) != net.Image[0] || int64(test.H) != net.Image[1] || int64(test.W) != net.Image[2] {
-		return nil, fmt.Errorf("%s test set has %d classes of %d×%d×%d images; the checkpoint expects %d classes of %v",
-			o.Dataset, test.Classes, test.C, test.H, test.W, net.Options.Classes, net.Image)
+	if test.Classes != tgt.classes || int64(test.C) != tgt.image[0] || int64(test.H) != tgt.image[1] || int64(test.W) != tgt.image[2] {
+		return nil, fmt.Errorf("%s test set has %d classes of %d×%d×%d images; %s expects %d classes of %v",
+			o.Dataset, test.Classes, test.C, test.H, test.W, o.Checkpoint, tgt.classes, tgt.image)
 	}
 	if o.TestIR > 1 {
 		if test, _, err = data.LongTail(test, o.TestIR, 0, o.Seed); err != nil {
@@ -327,9 +365,9 @@ func loadTestSet(o evalOptions, net *export.Network) (*data.Dataset, error) {
 }
 
 // evalKey identifies what an evaluation state belongs to.
-func evalKey(o evalOptions, net *export.Network, test *data.Dataset) string {
+func evalKey(o evalOptions, tgt *evalTarget, test *data.Dataset) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%v|%v|%d|%d|%d|%d|%s", o.Dataset, o.Data, o.TestIR, o.Eps, o.Batch, o.Limit, o.Seed, test.N, net.State.SHA256)
+	fmt.Fprintf(h, "%s|%s|%v|%v|%d|%d|%d|%d|%s", o.Dataset, o.Data, o.TestIR, o.Eps, o.Batch, o.Limit, o.Seed, test.N, tgt.identity)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -365,9 +403,9 @@ func makeReport(name string, pred, truth []int64, k, tail int, p *partial) attac
 		Support: r.Support, Excluded: r.Excluded, MaxLinf: p.MaxLinf, MaxL2: p.MaxL2, Seconds: p.Seconds}
 }
 
-func writeEvalOutputs(o evalOptions, g globalOptions, w io.Writer, reports []attackReport, net *export.Network, test *data.Dataset, tail int) error {
+func writeEvalOutputs(o evalOptions, g globalOptions, w io.Writer, reports []attackReport, tgt *evalTarget, test *data.Dataset, tail int) error {
 	if o.CSV != "" {
-		if err := writeEvalCSV(o.CSV, reports, net.ClassNames); err != nil {
+		if err := writeEvalCSV(o.CSV, reports, tgt.classNames); err != nil {
 			return err
 		}
 	}
@@ -376,7 +414,7 @@ func writeEvalOutputs(o evalOptions, g globalOptions, w io.Writer, reports []att
 			return err
 		}
 		for _, r := range reports[1:] {
-			if err := plotRecall(filepath.Join(o.PlotDir, r.Attack+".png"), reports[0], r, net, trainCounts(net)); err != nil {
+			if err := plotRecall(filepath.Join(o.PlotDir, r.Attack+".png"), reports[0], r, tgt); err != nil {
 				return err
 			}
 		}
@@ -389,7 +427,7 @@ func writeEvalOutputs(o evalOptions, g globalOptions, w io.Writer, reports []att
 		}
 		return nil
 	}
-	fmt.Fprintf(w, "%s on %s test (%d images, %d classes), eps %.4f\n", net.Model, o.Dataset, test.N, net.Options.Classes, o.Eps)
+	fmt.Fprintf(w, "%s on %s test (%d images, %d classes), eps %.4f\n", tgt.model, o.Dataset, test.N, tgt.classes, o.Eps)
 	if ex := reports[0].Excluded; len(ex) > 0 {
 		fmt.Fprintf(w, "classes without test samples, left out of the means: %v\n", ex)
 	}
@@ -397,7 +435,7 @@ func writeEvalOutputs(o evalOptions, g globalOptions, w io.Writer, reports []att
 	fmt.Fprintf(tw, "ATTACK\tBALANCED\tACCURACY\tTAIL-%d\tWORST CLASS\tMAX L∞\tSECONDS\n", tail)
 	for _, r := range reports {
 		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%.4f (%s)\t%.4f\t%.0f\n", r.Attack, r.Balanced, r.Accuracy, r.Tail,
-			r.Worst, className(net.ClassNames, r.WorstClass), r.MaxLinf, r.Seconds)
+			r.Worst, className(tgt.classNames, r.WorstClass), r.MaxLinf, r.Seconds)
 	}
 	return tw.Flush()
 }
@@ -408,9 +446,6 @@ func className(names []string, c int) string {
 	}
 	return strconv.Itoa(c)
 }
-
-// trainCounts returns the class counts of the checkpoint's training split.
-func trainCounts(net *export.Network) []int { return net.State.Split.Counts }
 
 func writeEvalCSV(path string, reports []attackReport, names []string) error {
 	var b strings.Builder
@@ -434,9 +469,10 @@ func writeEvalCSV(path string, reports []attackReport, names []string) error {
 
 // plotRecall draws per-class clean and robust recall as bars, the training
 // class counts (scaled to [0, 1]) as points over them, like the paper's Figure 1.
-func plotRecall(file string, clean, robust attackReport, net *export.Network, counts []int) error {
+func plotRecall(file string, clean, robust attackReport, tgt *evalTarget) error {
+	counts := tgt.trainCounts
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s: per-class recall, clean vs %s", net.Model, robust.Attack)
+	p.Title.Text = fmt.Sprintf("%s: per-class recall, clean vs %s", tgt.model, robust.Attack)
 	p.Y.Label.Text = "recall"
 	p.Y.Min, p.Y.Max = 0, 1.05
 	w := vg.Points(12)
@@ -482,7 +518,7 @@ func plotRecall(file string, clean, robust attackReport, net *export.Network, co
 	}
 	labels := make([]string, len(clean.Recall))
 	for i := range labels {
-		labels[i] = className(net.ClassNames, i)
+		labels[i] = className(tgt.classNames, i)
 	}
 	p.NominalX(labels...)
 	p.Legend.Top = true

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/train"
 )
 
 // evalLines runs `taetctl --json eval args…` and returns its JSON lines by attack.
@@ -97,4 +98,38 @@ func TestEvalBadInput(t *testing.T) {
 			t.Errorf("%v: exit %d (%v), want %d", tc.args, got, err, tc.want)
 		}
 	}
+}
+
+// TestExportedModelIsAsRobust attacks a checkpoint and its ONNX export with
+// the same gradient-free attack and seed: the balanced robustness must agree.
+func TestExportedModelIsAsRobust(t *testing.T) {
+	ortest.Init(t)
+	run := tinyRun(t)
+	dir := t.TempDir()
+	model := filepath.Join(dir, "model.onnx")
+	if err := runTaetctl("export", "--checkpoint", run, "--out", model); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"--attacks", "square", "--batch", "16", "--limit", "32", "--eps", "16/255"}
+	fromCkpt := evalLines(t, append([]string{"--checkpoint", run, "--state", filepath.Join(dir, "a.json")}, common...)...)
+	fromONNX := evalLines(t, append([]string{"--checkpoint", model, "--data", tinyDataPath(t, run), "--state", filepath.Join(dir, "b.json")}, common...)...)
+	for _, name := range []string{"clean", "square"} {
+		a, b := fromCkpt[name]["balanced_robustness"], fromONNX[name]["balanced_robustness"]
+		if a != b {
+			t.Errorf("%s: checkpoint %v, exported model %v", name, a, b)
+		}
+	}
+	if err := runTaetctl("eval", "--checkpoint", model, "--attacks", "pgd-20", "--data", tinyDataPath(t, run)); exitCode(context.Background(), err) != exitUsage {
+		t.Errorf("a gradient attack on an ONNX file: %v, want a usage error", err)
+	}
+}
+
+// tinyDataPath returns the data set path a run was trained on (an export's
+// metadata names the data set, not where its files are).
+func tinyDataPath(t *testing.T, run string) string {
+	st, _, err := train.LoadCheckpoint(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Config.DataPath
 }
