@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/graphs"
@@ -15,7 +16,9 @@ import (
 // runs it and copies logits and x_grad out.
 type oracle struct {
 	s         *session
-	fwd       *session // x → logits only, for calls without a gradient; or nil
+	fwd       *session      // x → logits only, for calls without a gradient; or nil
+	fwdModel  *graphs.Model // what fwd is built from, on first use; or nil
+	opts      ort.Options
 	x         *ort.Tensor[float32]
 	y, target *ort.Tensor[int64] // target is nil for untargeted losses
 	classes   int
@@ -38,7 +41,13 @@ func (o *oracle) Eval(x []float32, y, target []int64, logits, grad []float32) er
 		copy(o.target.Data(), target)
 	}
 	s := o.s
-	if grad == nil && o.fwd != nil {
+	if grad == nil && o.fwdModel != nil {
+		if o.fwd == nil {
+			var err error
+			if o.fwd, err = newSession(o.fwdModel, o.opts, []ort.Value{o.x}); err != nil {
+				return err
+			}
+		}
 		s = o.fwd
 	}
 	if err := s.run(); err != nil {
@@ -135,16 +144,27 @@ func (s *OracleSet) Get(loss string) (_ attacks.Oracle, err error) {
 	if o.s, err = newSession(g.Model, s.opts, inputs); err != nil {
 		return nil, err
 	}
-	// Gradient-free queries (Square, the clean pass, verification) skip the backward pass.
+	// Gradient-free queries (Square, the clean pass, verification) skip the
+	// backward pass, through a logits-only session built when first needed.
 	ev, err := graphs.EvalGraph(graphs.GraphSpec{Name: "logits", Batch: int64(s.batch), Image: s.image, Net: s.net}, s.values)
 	if err != nil {
 		return nil, err
 	}
-	if o.fwd, err = newSession(ev.Model, s.opts, []ort.Value{o.x}); err != nil {
-		return nil, err
-	}
+	o.fwdModel, o.opts = ev.Model, s.opts
 	s.cache[loss] = o
 	return o, nil
+}
+
+// RuntimeTime returns the time spent creating and running the oracles' sessions.
+func (s *OracleSet) RuntimeTime() time.Duration {
+	var d time.Duration
+	for _, o := range s.cache {
+		d += o.s.inRun
+		if o.fwd != nil {
+			d += o.fwd.inRun
+		}
+	}
+	return d
 }
 
 // Close releases every oracle built.

@@ -52,7 +52,7 @@ func (p *params) close() {
 }
 
 // session is an ONNX Runtime session with preallocated inputs and outputs;
-// it counts the time spent inside the runtime.
+// it counts the time spent inside the runtime (creating it and running it).
 type session struct {
 	s        *ort.Session
 	inputs   []ort.Value
@@ -68,11 +68,12 @@ func newSession(m *graphs.Model, opts ort.Options, inputs []ort.Value) (*session
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	s, err := ort.NewSession(b, m.InputNames(), m.OutputNames(), opts)
 	if err != nil {
 		return nil, fmt.Errorf("session %s: %w", m.Proto.GetGraph().GetName(), err)
 	}
-	ss := &session{s: s, inputs: inputs, outNames: m.OutputNames()}
+	ss := &session{s: s, inputs: inputs, outNames: m.OutputNames(), inRun: time.Since(start)}
 	for _, o := range m.Outputs {
 		t, err := ort.NewZeros[float32](o.Shape...)
 		if err != nil {

@@ -169,6 +169,13 @@ func printFitSummary(g globalOptions, w io.Writer, res *train.Result) error {
 	}
 	m := res.Metrics[len(res.Metrics)-1]
 	ckpt := filepath.Join(res.Dir, train.CheckpointFile)
+	if m.EvalImages == 0 {
+		if g.JSON {
+			return writeJSON(w, map[string]any{"message_type": "summary", "checkpoint": ckpt, "epochs": len(res.Metrics)})
+		}
+		fmt.Fprintf(w, "checkpoint                %s (not evaluated: --eval-size 0)\n", ckpt)
+		return nil
+	}
 	if g.JSON {
 		return writeJSON(w, map[string]any{"message_type": "summary", "checkpoint": ckpt, "epochs": len(res.Metrics),
 			"clean_bacc": m.CleanBAcc, "robust_bacc": m.RobustBAcc, "clean_acc": m.CleanAcc, "robust_acc": m.RobustAcc})

@@ -116,8 +116,12 @@ func (o *fitObserver) EpochDone(m train.EpochMetrics) {
 	if o.g.Quiet {
 		return
 	}
-	fmt.Fprintf(o.stderr, "epoch %d %s: loss %.4f, clean bacc %.4f, PGD brob %.4f, %.1f img/s, %.0fs (+%.0fs eval), Go overhead %.1f%%\n",
-		m.Epoch+1, m.Stage, m.TrainLoss, m.CleanBAcc, m.RobustBAcc, m.ImgPerSec, m.Seconds, m.EvalSeconds, 100*m.GoOverhead)
+	scores := "no evaluation (--eval-size 0)"
+	if m.EvalImages > 0 {
+		scores = fmt.Sprintf("clean bacc %.4f, PGD brob %.4f (+%.0fs eval)", m.CleanBAcc, m.RobustBAcc, m.EvalSeconds)
+	}
+	fmt.Fprintf(o.stderr, "epoch %d %s: loss %.4f, %s, %.1f img/s, %.0fs, Go overhead %.1f%%\n",
+		m.Epoch+1, m.Stage, m.TrainLoss, scores, m.ImgPerSec, m.Seconds, 100*m.GoOverhead)
 }
 
 func (o *fitObserver) finishBar() {
