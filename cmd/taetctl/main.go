@@ -12,7 +12,6 @@ import (
 )
 
 func main() {
-	tuneMalloc()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	train.Version = version
 	g := &globalOptions{}
