@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 
 	"github.com/taet-ml/taet/attacks"
+	"github.com/taet-ml/taet/internal/testseed"
 )
 
 // This file holds the test oracles: classifiers written in Go whose attack
@@ -20,20 +19,7 @@ import (
 // if the test fails.
 func testSeed(t testing.TB) uint64 {
 	t.Helper()
-	seed := uint64(20250611)
-	if s := os.Getenv("TAET_TEST_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("TAET_TEST_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("seed %d (set TAET_TEST_SEED to change it)", seed)
-		}
-	})
-	return seed
+	return testseed.Get(t, testseed.Default)
 }
 
 // net is a classifier on flat images of d values with k classes: its

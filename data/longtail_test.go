@@ -5,34 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/taet-ml/taet/data"
+	"github.com/taet-ml/taet/internal/testseed"
 )
 
 // testSeed returns a fixed seed, or TAET_TEST_SEED when set; it is logged
 // if the test fails.
 func testSeed(t testing.TB) uint64 {
 	t.Helper()
-	seed := uint64(20250611)
-	if s := os.Getenv("TAET_TEST_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("TAET_TEST_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("seed %d (set TAET_TEST_SEED to repeat)", seed)
-		}
-	})
-	return seed
+	return testseed.Get(t, testseed.Default)
 }
 
 // balanced returns a data set of classes × perClass images [c, h, w],

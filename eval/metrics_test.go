@@ -4,14 +4,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"reflect"
-	"strconv"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/taet-ml/taet/eval"
+	"github.com/taet-ml/taet/internal/testseed"
 )
 
 // nan marks an expected NaN in the tables below.
@@ -182,14 +181,7 @@ func TestConfusion(t *testing.T) {
 // TestBalancedMatchesConfusion checks Evaluate against the confusion matrix
 // on random data with random empty classes.
 func TestBalancedMatchesConfusion(t *testing.T) {
-	seed := uint64(1)
-	if s := os.Getenv("TAET_TEST_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("TAET_TEST_SEED=%q: %v", s, err)
-		}
-		seed = v
-	}
+	seed := testseed.Get(t, 1)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	for trial := range 20 {
 		k := 2 + rng.IntN(20)

@@ -6,14 +6,13 @@ import (
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/internal/ortest"
 	"github.com/taet-ml/taet/internal/reference"
+	"github.com/taet-ml/taet/internal/testseed"
 	"github.com/taet-ml/taet/onnx"
 )
 
@@ -29,15 +28,7 @@ const defaultSeed = 20240611
 // testSeed returns TAET_TEST_SEED when set, else defaultSeed.
 func testSeed(t testing.TB) uint64 {
 	t.Helper()
-	s := os.Getenv("TAET_TEST_SEED")
-	if s == "" {
-		return defaultSeed
-	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		t.Fatalf("TAET_TEST_SEED=%q: %v", s, err)
-	}
-	return v
+	return testseed.Get(t, defaultSeed)
 }
 
 // newRand returns a PCG generator seeded from testSeed and t's name, so a

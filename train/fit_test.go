@@ -2,55 +2,16 @@ package train_test
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 
 	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/internal/synthdata"
 	"github.com/taet-ml/taet/train"
 )
-
-// writeIDX writes a Fashion-MNIST-shaped data set of n train and n/2 test
-// images of size×size (size ≥ 10) into a new directory: class c is a
-// bright row c on noise, learnable in a few steps.
-func writeIDX(t *testing.T, n, size int) string {
-	t.Helper()
-	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(9, 9))
-	write := func(prefix string, count int) {
-		images := binary.BigEndian.AppendUint32(nil, 0x00000803)
-		for _, d := range []int{count, size, size} {
-			images = binary.BigEndian.AppendUint32(images, uint32(d))
-		}
-		labels := binary.BigEndian.AppendUint32(nil, 0x00000801)
-		labels = binary.BigEndian.AppendUint32(labels, uint32(count))
-		for i := range count {
-			c := i % 10
-			labels = append(labels, byte(c))
-			for r := range size {
-				for range size {
-					v := rng.IntN(60)
-					if r == c {
-						v += 180
-					}
-					images = append(images, byte(v))
-				}
-			}
-		}
-		for name, b := range map[string][]byte{prefix + "-images-idx3-ubyte": images, prefix + "-labels-idx1-ubyte": labels} {
-			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	write("train", n)
-	write("t10k", n/2)
-	return dir
-}
 
 // tinyConfig is a fit of a 1/16-width ResNet-18 on writeIDX data.
 func tinyConfig(t *testing.T, stages ...train.Stage) train.Config {
@@ -58,7 +19,7 @@ func tinyConfig(t *testing.T, stages ...train.Stage) train.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Dataset, cfg.DataPath = "fashion-mnist", writeIDX(t, 400, 12)
+	cfg.Dataset, cfg.DataPath = "fashion-mnist", synthdata.FashionIDX(t, 400, 12)
 	cfg.IR, cfg.NMax = 2, 40
 	cfg.Width, cfg.Batch, cfg.EvalSize, cfg.Threads = 1.0/8, 16, 32, 1
 	cfg.Optimizer.LR = 0.05

@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,47 +16,10 @@ import (
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/internal/ortest"
 	"github.com/taet-ml/taet/internal/safetensors"
+	"github.com/taet-ml/taet/internal/synthdata"
 	"github.com/taet-ml/taet/onnx"
 	"github.com/taet-ml/taet/train"
 )
-
-// tinyIDX writes a Fashion-MNIST-shaped data set of n train and n/2 test
-// images of size×size into a new directory: class c is a bright row c on
-// noise.
-func tinyIDX(t *testing.T, n, size int) string {
-	t.Helper()
-	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(9, 9))
-	write := func(prefix string, count int) {
-		images := binary.BigEndian.AppendUint32(nil, 0x00000803)
-		for _, d := range []int{count, size, size} {
-			images = binary.BigEndian.AppendUint32(images, uint32(d))
-		}
-		labels := binary.BigEndian.AppendUint32(nil, 0x00000801)
-		labels = binary.BigEndian.AppendUint32(labels, uint32(count))
-		for i := range count {
-			c := i % 10
-			labels = append(labels, byte(c))
-			for r := range size {
-				for range size {
-					v := rng.IntN(60)
-					if r == c {
-						v += 180
-					}
-					images = append(images, byte(v))
-				}
-			}
-		}
-		for name, b := range map[string][]byte{prefix + "-images-idx3-ubyte": images, prefix + "-labels-idx1-ubyte": labels} {
-			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	write("train", n)
-	write("t10k", n/2)
-	return dir
-}
 
 // nopObserver ignores a fit's progress.
 type nopObserver struct{}
@@ -77,7 +38,7 @@ func tinyRun(t *testing.T) string {
 		t.Fatal(err)
 	}
 	cfg.Method, cfg.Stages = "custom", []train.Stage{{Name: "ce", Epochs: 1}}
-	cfg.Dataset, cfg.DataPath = "fashion-mnist", tinyIDX(t, 200, 12)
+	cfg.Dataset, cfg.DataPath = "fashion-mnist", synthdata.FashionIDX(t, 200, 12)
 	cfg.IR, cfg.NMax = 2, 20
 	cfg.Width, cfg.Batch, cfg.EvalSize, cfg.Threads = 1.0/8, 16, 16, 1
 	cfg.PGD.Steps = 2
@@ -180,7 +141,7 @@ func TestExport(t *testing.T) {
 
 	t.Run("test-images-of-another-shape", func(t *testing.T) {
 		o := base
-		o.Out, o.UseData, o.Dataset, o.Data = filepath.Join(dir, "other.onnx"), true, "mnist", tinyIDX(t, 20, 10)
+		o.Out, o.UseData, o.Dataset, o.Data = filepath.Join(dir, "other.onnx"), true, "mnist", synthdata.FashionIDX(t, 20, 10)
 		err := runExport(o, globalOptions{Threads: 1}, &bytes.Buffer{})
 		if exitCode(context.Background(), err) != exitData || !strings.Contains(err.Error(), "trained on 10 of [1 12 12]") {
 			t.Fatalf("error %v: want a data error about the image shape", err)

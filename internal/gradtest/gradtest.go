@@ -19,13 +19,12 @@ package gradtest
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"testing"
 
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/internal/testseed"
 	"github.com/taet-ml/taet/onnx"
 	"github.com/taet-ml/taet/onnx/ort"
 	"gonum.org/v1/gonum/diff/fd"
@@ -61,14 +60,8 @@ type Spec struct {
 
 // Seed returns the test seed: TAET_TEST_SEED if set, else def.
 func Seed(t testing.TB, def uint64) uint64 {
-	if s := os.Getenv("TAET_TEST_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("TAET_TEST_SEED=%q: want an unsigned integer", s)
-		}
-		return v
-	}
-	return def
+	t.Helper()
+	return testseed.Get(t, def)
 }
 
 const defaultSeed = 20250611
