@@ -7,7 +7,11 @@ import (
 
 // DatasetOptions configure RunDataset.
 type DatasetOptions struct {
-	// Seed seeds the attack; example i gets Seeds(Seed, i, 1)[0] whatever
+	// First is the index of x's first example in the whole data set, for
+	// running a data set in pieces: example i of x gets the seed of example
+	// First+i, so the pieces together draw what one run would.
+	First int
+	// Seed seeds the attack; example i gets Seeds(Seed, First+i, 1)[0] whatever
 	// batch it lands in.
 	Seed uint64
 	// KeepAdv asks for the adversarial images in DatasetResult.Adv.
@@ -77,7 +81,7 @@ func RunDataset(a Attack, set OracleSet, x []float32, y []int64, o DatasetOption
 	if c, ok := a.(Cascade); ok {
 		members = c.Members
 	}
-	return runCascade(members, set, x, y, Seeds(o.Seed, 0, len(y)), o.KeepAdv, o.Progress)
+	return runCascade(members, set, x, y, Seeds(o.Seed, o.First, len(y)), o.KeepAdv, o.Progress)
 }
 
 // Cascade runs its members one after another, each on the examples the

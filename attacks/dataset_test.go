@@ -203,3 +203,27 @@ func TestShapePanics(t *testing.T) {
 		})
 	}
 }
+
+// TestRunDatasetInPieces: running a data set in two pieces with First set
+// gives exactly the predictions and images of one run.
+func TestRunDatasetInPieces(t *testing.T) {
+	rng := rand.New(rand.NewPCG(testSeed(t), 13))
+	m := newMLP(rng, 64, 16, 10)
+	x, y := dataset(rng, m, 20, 4)
+	a := attacks.PGD{Eps: 0.03, Alpha: 0.01, Steps: 5, Start: attacks.StartUniform}
+	run := func(x []float32, y []int64, first int) *attacks.DatasetResult {
+		r, err := attacks.RunDataset(a, oracleSet(m, 8, 0, gradHonest, nil), x, y, attacks.DatasetOptions{Seed: 7, First: first, KeepAdv: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	size := len(x) / len(y)
+	whole, head, tail := run(x, y, 0), run(x[:13*size], y[:13], 0), run(x[13*size:], y[13:], 13)
+	if got := append(head.Pred, tail.Pred...); !slices.Equal(got, whole.Pred) {
+		t.Errorf("pieces predict %v, one run %v", got, whole.Pred)
+	}
+	if got := append(head.Adv, tail.Adv...); !slices.Equal(got, whole.Adv) {
+		t.Error("pieces give other adversarial images than one run")
+	}
+}

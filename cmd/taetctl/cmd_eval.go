@@ -308,7 +308,7 @@ func runEval(o evalOptions, g globalOptions, stdout, stderr io.Writer) error {
 			end := min(p.Done+chunk, test.N)
 			sz := test.ImageSize()
 			r, err := attacks.RunDataset(spec.Attack, tgt.oracles(spec.Kappa), test.Images[p.Done*sz:end*sz], test.Labels[p.Done:end],
-				attacks.DatasetOptions{Seed: o.Seed ^ uint64(p.Done)<<32})
+				attacks.DatasetOptions{Seed: o.Seed, First: p.Done})
 			if err != nil {
 				return fmt.Errorf("%s: %w", spec.Name, err)
 			}
