@@ -62,9 +62,9 @@
 // parameter gradients and input gradients without dead nodes.
 //
 // Every op has a decision: a rule (registerGrad), no gradient
-// (registerNoGrad: comparisons, Shape, ArgMax, OneHot, Sign, constants) or
-// not differentiable (registerNotDifferentiable: asking is an error naming
-// the node). `taetctl ops` lists them. StopGradient blocks a gradient,
+// (registerNoGrad: comparisons, Shape, ArgMax, Sign, constants) or not
+// differentiable (registerNotDifferentiable: OneHot, whose float values no
+// rule handles; asking is an error naming the node). `taetctl ops` lists them. StopGradient blocks a gradient,
 // WithGrad replaces one.
 //
 // Conventions at kinks, tested away from ties: Relu'(0) = 0; |x|'(0) = 0;

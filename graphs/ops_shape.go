@@ -352,7 +352,10 @@ func init() {
 	registerGrad("Expand", gradExpand)
 	registerGrad("Tile", gradTile)
 	registerGrad("Pad", gradPad)
-	registerNoGrad("OneHot", "Shape")
+	registerNoGrad("Shape")
+	// OneHot's values input is float, but no rule is written: the
+	// constructor makes it a constant, so no gradient ever needs it.
+	registerNotDifferentiable("OneHot")
 }
 
 // gradReshape (also Flatten, Squeeze, Unsqueeze): reshape the gradient back.

@@ -15,10 +15,8 @@ import (
 // benchRig is CIFAR ResNet-18 at batch 128 on 2 threads, with a train-step
 // session for a loss and the attack session, as Fit wires them.
 type benchRig struct {
-	f      *fitter
-	step   *session
-	x, adv []float32
-	y      []int64
+	f    *fitter
+	step *session
 }
 
 func newBenchRig(b *testing.B, loss string) *benchRig {

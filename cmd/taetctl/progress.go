@@ -29,7 +29,6 @@ type fitObserver struct {
 	tty            bool
 	bar            *progressbar.ProgressBar
 	last           time.Time
-	epochStart     time.Time
 }
 
 var _ train.Observer = (*fitObserver)(nil)
