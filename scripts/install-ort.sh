@@ -46,7 +46,7 @@ fetch() {
     exit 1
   fi
   for lib in "$@"; do
-    tar -xzf "$tgz" -C "$tmp" "$dir/$lib"
+    tar -xzf "$tgz" -C "$tmp" --no-same-owner "$dir/$lib"
     mv -f "$tmp/$dir/$lib" "$dest/$lib.tmp"
     mv -f "$dest/$lib.tmp" "$dest/$lib"   # rename: never a half-written library
     echo "install-ort.sh: installed $dest/$lib" >&2
