@@ -58,7 +58,10 @@ func (o *fitObserver) Started(r train.Run) {
 	}
 	fmt.Fprintf(o.stderr, "stages %v, batch %d, lr %g, PGD eps %.4f step %.4f ×%d (%s start); run dir %s\n",
 		stages, c.Batch, c.Optimizer.LR, c.PGD.Eps, c.PGD.Step, c.PGD.Steps, c.PGD.Start, r.Dir)
-	if r.ResumedAt >= 0 {
+	switch {
+	case r.ResumedAt >= c.Epochs():
+		fmt.Fprintf(o.stderr, "the run already finished its %d epochs\n", c.Epochs())
+	case r.ResumedAt >= 0:
 		fmt.Fprintf(o.stderr, "resuming at epoch %d, step %d\n", r.ResumedAt+1, r.ResumedStep)
 	}
 }
