@@ -17,6 +17,16 @@ import (
 // installs Fashion-MNIST's four gzipped IDX files.
 const FashionMNISTDebianDir = "/usr/share/datasets/fashion-mnist"
 
+// DefaultPath returns where the data set called name is found when the user
+// gives no path: FashionMNISTDebianDir for fashion-mnist, "" for the data
+// sets users bring.
+func DefaultPath(name string) string {
+	if name == "fashion-mnist" {
+		return FashionMNISTDebianDir
+	}
+	return ""
+}
+
 // fashionMNISTNames are Fashion-MNIST's class names.
 var fashionMNISTNames = []string{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
 

@@ -102,10 +102,9 @@ func (o *dataStatsOptions) validate() error {
 		return usagef("--plot %s: want a file name ending in .png, .svg or .pdf", o.Plot)
 	}
 	if o.Path == "" {
-		if o.Dataset != "fashion-mnist" {
+		if o.Path = data.DefaultPath(o.Dataset); o.Path == "" {
 			return usagef("--path is required for %s", o.Dataset)
 		}
-		o.Path = data.FashionMNISTDebianDir
 	}
 	return nil
 }

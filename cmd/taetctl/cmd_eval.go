@@ -269,8 +269,8 @@ func runEval(o evalOptions, g globalOptions, stdout, stderr io.Writer) error {
 	if o.Data == "" {
 		o.Data = tgt.dataPath
 	}
-	if o.Data == "" && o.Dataset == "fashion-mnist" {
-		o.Data = data.FashionMNISTDebianDir
+	if o.Data == "" {
+		o.Data = data.DefaultPath(o.Dataset)
 	}
 	if o.Dataset == "" || o.Data == "" {
 		return usagef("--dataset and --data: %s does not say which data set it was trained on", o.Checkpoint)

@@ -220,8 +220,8 @@ func exportSamples(o exportOptions, n *export.Network) ([]float32, string, error
 	if path == "" && name == cfg.Dataset {
 		path = cfg.DataPath
 	}
-	if path == "" && name == "fashion-mnist" {
-		path = data.FashionMNISTDebianDir
+	if path == "" {
+		path = data.DefaultPath(name)
 	}
 	if path == "" {
 		return nil, "", usagef("--data: give the path of the %s files", name)

@@ -90,8 +90,8 @@ func fitConfig(c *cli.Context, g globalOptions) (train.Config, error) {
 		return cfg, fmt.Errorf("--method: %w", err)
 	}
 	cfg.Dataset, cfg.DataPath = c.String("dataset"), c.String("data")
-	if cfg.DataPath == "" && (cfg.Dataset == "fashion-mnist") {
-		cfg.DataPath = data.FashionMNISTDebianDir
+	if cfg.DataPath == "" {
+		cfg.DataPath = data.DefaultPath(cfg.Dataset)
 	}
 	if cfg.DataPath == "" {
 		return cfg, fmt.Errorf("--data: give the path of the %s files", cfg.Dataset)
