@@ -46,19 +46,14 @@ func FromData(data []float64, shape ...int) *Tensor {
 
 // FromFloat32 returns a tensor with the float32 elements data and the given
 // shape (an ONNX shape, hence int64).
-func FromFloat32(data []float32, shape ...int64) *Tensor {
-	t := New(ints(shape)...)
-	if len(data) != len(t.Data) {
-		panic(fmt.Sprintf("reference: shape %v needs %d values, got %d", shape, len(t.Data), len(data)))
-	}
-	for i, v := range data {
-		t.Data[i] = float64(v)
-	}
-	return t
-}
+func FromFloat32(data []float32, shape ...int64) *Tensor { return fromNumbers(data, shape) }
 
 // FromInt64 returns a tensor with the int64 elements data and the given shape.
-func FromInt64(data []int64, shape ...int64) *Tensor {
+func FromInt64(data []int64, shape ...int64) *Tensor { return fromNumbers(data, shape) }
+
+// fromNumbers converts data to a float64 tensor of the given shape,
+// panicking if the element count does not match.
+func fromNumbers[T float32 | int64](data []T, shape []int64) *Tensor {
 	t := New(ints(shape)...)
 	if len(data) != len(t.Data) {
 		panic(fmt.Sprintf("reference: shape %v needs %d values, got %d", shape, len(t.Data), len(data)))
