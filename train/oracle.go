@@ -16,9 +16,8 @@ import (
 // runs it and copies logits and x_grad out.
 type oracle struct {
 	s         *session
-	fwd       *session      // x → logits only, for calls without a gradient; or nil
-	fwdModel  *graphs.Model // what fwd is built from, on first use; or nil
-	opts      ort.Options
+	fwd       *session                 // x → logits only, for calls without a gradient; or nil
+	newFwd    func() (*session, error) // builds fwd on the first such call; or nil
 	x         *ort.Tensor[float32]
 	y, target *ort.Tensor[int64] // target is nil for untargeted losses
 	classes   int
@@ -41,10 +40,10 @@ func (o *oracle) Eval(x []float32, y, target []int64, logits, grad []float32) er
 		copy(o.target.Data(), target)
 	}
 	s := o.s
-	if grad == nil && o.fwdModel != nil {
+	if grad == nil && o.newFwd != nil {
 		if o.fwd == nil {
 			var err error
-			if o.fwd, err = newSession(o.fwdModel, o.opts, []ort.Value{o.x}); err != nil {
+			if o.fwd, err = o.newFwd(); err != nil {
 				return err
 			}
 		}
@@ -145,12 +144,15 @@ func (s *OracleSet) Get(loss string) (_ attacks.Oracle, err error) {
 		return nil, err
 	}
 	// Gradient-free queries (Square, the clean pass, verification) skip the
-	// backward pass, through a logits-only session built when first needed.
-	ev, err := graphs.EvalGraph(graphs.GraphSpec{Name: "logits", Batch: int64(s.batch), Image: s.image, Net: s.net}, s.values)
-	if err != nil {
-		return nil, err
+	// backward pass, through a logits-only session built when first needed
+	// (training's PGD never needs it, so it never pays for it).
+	o.newFwd = func() (*session, error) {
+		ev, err := graphs.EvalGraph(graphs.GraphSpec{Name: "logits", Batch: int64(s.batch), Image: s.image, Net: s.net}, s.values)
+		if err != nil {
+			return nil, err
+		}
+		return newSession(ev.Model, s.opts, []ort.Value{o.x})
 	}
-	o.fwdModel, o.opts = ev.Model, s.opts
 	s.cache[loss] = o
 	return o, nil
 }
