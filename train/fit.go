@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/taet-ml/taet/checkpoint"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -13,13 +14,15 @@ import (
 
 	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/data"
-	"github.com/taet-ml/taet/eval"
+	"github.com/taet-ml/taet/evaluate"
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/internal/atomicfile"
+	"github.com/taet-ml/taet/internal/ortsession"
 	"github.com/taet-ml/taet/internal/safetensors"
 	"github.com/taet-ml/taet/losses"
 	"github.com/taet-ml/taet/models"
 	"github.com/taet-ml/taet/onnx/ort"
+	"github.com/taet-ml/taet/ortoracle"
 )
 
 // Version is written into checkpoints; cmd/taetctl sets it.
@@ -31,23 +34,6 @@ var ErrNaNLoss = errors.New("loss is not finite")
 // ErrData is wrapped by errors about the data set, its split or a
 // model/data mismatch.
 var ErrData = errors.New("data error")
-
-// EpochMetrics is one line of metrics.jsonl.
-type EpochMetrics struct {
-	Stage       string  `json:"stage"`
-	Epoch       int     `json:"epoch"` // 0-based, over all stages
-	LR          float64 `json:"lr"`
-	TrainLoss   float64 `json:"train_loss"`
-	CleanBAcc   float64 `json:"clean_bacc"`  // balanced accuracy on the evaluation subset
-	RobustBAcc  float64 `json:"robust_bacc"` // balanced robustness under the training PGD
-	CleanAcc    float64 `json:"clean_acc"`
-	RobustAcc   float64 `json:"robust_acc"`
-	Seconds     float64 `json:"seconds"`      // wall time of the epoch's training steps
-	ImgPerSec   float64 `json:"img_per_s"`    // training images per second
-	GoOverhead  float64 `json:"go_overhead"`  // share of step time spent outside ONNX Runtime
-	EvalSeconds float64 `json:"eval_seconds"` // wall time of the evaluation
-	EvalImages  int     `json:"eval_images"`  // images scored; 0: no evaluation, the four metrics above are meaningless
-}
 
 // StepEvent reports one finished training step.
 type StepEvent struct {
@@ -95,16 +81,16 @@ type Result struct {
 // (resumable mid-epoch) and returns ctx.Err(). A NaN or infinite loss stops
 // it with an error wrapping ErrNaNLoss; the last checkpoint stays as it was.
 func Fit(ctx context.Context, cfg Config, dir string, resume bool, obs Observer) (*Result, error) {
-	var st State
+	var st checkpoint.State
 	var saved []safetensors.Tensor
 	if resume {
 		var err error
-		if st, saved, err = LoadCheckpoint(dir); err != nil {
+		if st, saved, err = checkpoint.Load(dir); err != nil {
 			return nil, err
 		}
 		st.Config.Threads, st.Config.Device = cfg.Threads, cfg.Device
 		cfg = st.Config
-	} else if _, err := os.Stat(filepath.Join(dir, CheckpointFile)); err == nil {
+	} else if _, err := os.Stat(filepath.Join(dir, checkpoint.File)); err == nil {
 		return nil, fmt.Errorf("%s already holds a checkpoint: continue it with --resume, or choose another --out", dir)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -122,11 +108,18 @@ func Fit(ctx context.Context, cfg Config, dir string, resume bool, obs Observer)
 	return f.run(ctx, obs)
 }
 
+// PCG streams of the per-epoch evaluation: its subset of the test split
+// and the seed of its attack's random starts.
+const (
+	streamEvalSubset uint64 = 0xE7A1
+	streamEvalAttack uint64 = 0xE7A1
+)
+
 // fitter holds a fit's data, graphs and runtime state.
 type fitter struct {
 	cfg        Config
 	dir        string
-	st         State
+	st         checkpoint.State
 	train      *data.Dataset
 	evalSet    *data.Dataset
 	counts     []int
@@ -137,13 +130,13 @@ type fitter struct {
 	opts       ort.Options
 	x          *ort.Tensor[float32] // training-step input
 	y          *ort.Tensor[int64]
-	steps      map[string]*session // train-step session per stage loss
-	attackRun  time.Duration       // runtime time of this epoch's attack sessions
+	steps      map[string]*ortsession.Session // train-step session per stage loss
+	attackRun  time.Duration                  // runtime time of this epoch's attack sessions
 	paramCount int64
 }
 
-func newFitter(cfg Config, dir string, st State, saved []safetensors.Tensor, resume bool) (_ *fitter, err error) {
-	f := &fitter{cfg: cfg, dir: dir, st: st, steps: map[string]*session{}}
+func newFitter(cfg Config, dir string, st checkpoint.State, saved []safetensors.Tensor, resume bool) (_ *fitter, err error) {
+	f := &fitter{cfg: cfg, dir: dir, st: st, steps: map[string]*ortsession.Session{}}
 	defer func() {
 		if err != nil {
 			f.close() // whatever was created before the error
@@ -189,7 +182,7 @@ func newFitter(cfg Config, dir string, st State, saved []safetensors.Tensor, res
 			}
 		}
 		ins := append([]ort.Value{f.x, f.y}, f.p.values()...)
-		if f.steps[s.Name], err = newSession(g.Model, opts, ins); err != nil {
+		if f.steps[s.Name], err = ortsession.New(g.Model, opts, ins); err != nil {
 			return nil, err
 		}
 	}
@@ -221,7 +214,7 @@ func (f *fitter) loadData(resume bool) error {
 		if f.train, rec, err = data.LongTail(full, f.cfg.IR, f.cfg.NMax, f.cfg.Seed); err != nil {
 			return fmt.Errorf("%w: %v", ErrData, err)
 		}
-		f.st = State{Config: f.cfg, Split: rec}
+		f.st = checkpoint.State{Config: f.cfg, Split: rec}
 	}
 	if f.train.N < f.cfg.Batch {
 		return fmt.Errorf("%w: %d training images, fewer than one batch of %d", ErrData, f.train.N, f.cfg.Batch)
@@ -239,7 +232,7 @@ func (f *fitter) loadData(resume bool) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrData, err)
 		}
-		idx := rand.New(rand.NewPCG(f.cfg.Seed, 0xE7A1)).Perm(test.N)
+		idx := rand.New(rand.NewPCG(f.cfg.Seed, streamEvalSubset)).Perm(test.N)
 		f.evalSet = test.Subset(idx[:min(f.cfg.EvalSize, test.N)])
 	}
 	return nil
@@ -276,7 +269,7 @@ func (f *fitter) initParams(info []graphs.ParamInfo, saved []safetensors.Tensor)
 	for _, pi := range info {
 		v, ok := byName[pi.Name]
 		if !ok || int64(len(v)) != pi.Size() {
-			return nil, fmt.Errorf("%w: parameter %s missing or of the wrong size (the model does not match the checkpoint)", ErrCheckpoint, pi.Name)
+			return nil, fmt.Errorf("%w: parameter %s missing or of the wrong size (the model does not match the checkpoint)", checkpoint.ErrCheckpoint, pi.Name)
 		}
 		values[pi.Name] = v
 	}
@@ -285,10 +278,10 @@ func (f *fitter) initParams(info []graphs.ParamInfo, saved []safetensors.Tensor)
 		return nil, err
 	}
 	for name, v := range p.velocity {
-		m, ok := byName[momentumPrefix+name]
+		m, ok := byName[checkpoint.MomentumPrefix+name]
 		if !ok || len(m) != len(v) {
 			p.close()
-			return nil, fmt.Errorf("%w: optimizer state of %s missing", ErrCheckpoint, name)
+			return nil, fmt.Errorf("%w: optimizer state of %s missing", checkpoint.ErrCheckpoint, name)
 		}
 		copy(v, m)
 	}
@@ -316,7 +309,7 @@ func (f *fitter) describe(resumed bool) Run {
 
 func (f *fitter) close() {
 	for _, s := range f.steps {
-		s.close()
+		s.Close()
 	}
 	if f.p != nil {
 		f.p.close()
@@ -347,7 +340,8 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 			first, lossSum, lossSteps = f.st.Step, f.st.LossSum, f.st.LossSteps
 		}
 		start := time.Now()
-		sess.inRun, f.attackRun = 0, 0
+		sess.ResetTime()
+		f.attackRun = 0
 		done := 0
 		for step := range steps {
 			if batches.Next(f.x.Data(), f.y.Data()) == 0 {
@@ -361,10 +355,10 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 					return nil, err
 				}
 			}
-			if err := sess.run(); err != nil {
+			if err := sess.Run(); err != nil {
 				return nil, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
 			}
-			loss := float64(sess.output("loss")[0])
+			loss := float64(sess.Output("loss")[0])
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
 				return nil, fmt.Errorf("epoch %d step %d (stage %s): %w (%v); the last checkpoint in %s is untouched",
 					epoch, step, stage.Name, ErrNaNLoss, loss, f.dir)
@@ -390,11 +384,20 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 			m.TrainLoss = lossSum / float64(lossSteps)
 		}
 		if done > 0 {
-			m.GoOverhead = 1 - (sess.inRun+f.attackRun).Seconds()/elapsed.Seconds()
+			m.GoOverhead = 1 - (sess.RuntimeTime()+f.attackRun).Seconds()/elapsed.Seconds()
 		}
 		obs.Evaluating(epoch)
-		if err := f.evaluate(&m); err != nil {
-			return nil, err
+		if err := f.evaluate(ctx, &m); err != nil {
+			if ctx.Err() == nil {
+				return nil, err
+			}
+			// Interrupted while evaluating: every step is done, so a
+			// resumed run skips them and evaluates again.
+			f.st.Epoch, f.st.Step, f.st.LossSum, f.st.LossSteps = epoch, steps, lossSum, lossSteps
+			if err := f.save(); err != nil {
+				return nil, err
+			}
+			return nil, ctx.Err()
 		}
 		f.st.Metrics = append(f.st.Metrics, m)
 		f.st.Epoch, f.st.Step, f.st.LossSum, f.st.LossSteps = epoch+1, 0, 0, 0
@@ -438,12 +441,18 @@ func (f *fitter) adversarial(epoch, step int) error {
 
 // oracleSet returns attack oracles on the current parameters (stored in
 // the graphs, BatchNorm in inference mode).
-func (f *fitter) oracleSet() *OracleSet {
+func (f *fitter) oracleSet() *ortoracle.Set {
+	return ortoracle.NewSet(f.net, f.paramValues(), f.image, f.cfg.Batch, f.classes, 0, f.opts)
+}
+
+// paramValues returns the current parameters and buffers by name (the
+// slices the runtime tensors wrap).
+func (f *fitter) paramValues() map[string][]float32 {
 	values := make(map[string][]float32, len(f.p.info))
 	for i, pi := range f.p.info {
 		values[pi.Name] = f.p.tensors[i].Data()
 	}
-	return NewOracleSet(f.net, values, f.image, f.cfg.Batch, f.classes, 0, f.opts)
+	return values
 }
 
 // pgd returns the training attack.
@@ -454,33 +463,36 @@ func (f *fitter) pgd() attacks.PGD {
 
 // update applies SGD to every trainable parameter from the step's gradients
 // and copies the new BatchNorm running statistics into their buffers.
-func (f *fitter) update(s *session, lr float32) {
+func (f *fitter) update(s *ortsession.Session, lr float32) {
 	o := f.cfg.Optimizer
 	for i, pi := range f.p.info {
 		theta := f.p.tensors[i].Data()
 		if pi.Trainable {
-			sgdStep(theta, s.output(pi.Name+"_grad"), f.p.velocity[pi.Name], lr, float32(o.Momentum), float32(o.WeightDecay))
+			sgdStep(theta, s.Output(pi.Name+"_grad"), f.p.velocity[pi.Name], lr, float32(o.Momentum), float32(o.WeightDecay))
 		} else {
-			copy(theta, s.output(pi.Name+"_updated"))
+			copy(theta, s.Output(pi.Name+"_updated"))
 		}
 	}
 }
 
-// evaluate scores the evaluation subset: clean predictions and
-// predictions on PGD examples (the training attack, verified), as
-// balanced accuracies.
-func (f *fitter) evaluate(m *EpochMetrics) error {
+// evaluate scores the evaluation subset with evaluate's runner: clean
+// predictions and predictions on PGD examples (the training attack,
+// verified), as balanced accuracies. A cancelled ctx stops it within one
+// attack iteration with ctx's error.
+func (f *fitter) evaluate(ctx context.Context, m *EpochMetrics) error {
 	if f.evalSet == nil {
 		return nil
 	}
 	start := time.Now()
-	set := f.oracleSet()
-	defer set.Close()
-	r, err := attacks.RunDataset(f.pgd(), set.Get, f.evalSet.Images, f.evalSet.Labels, attacks.DatasetOptions{Seed: f.cfg.Seed ^ 0xE7A1})
+	tgt := evaluate.NewTarget(f.net, f.paramValues(), f.image, f.classes, f.cfg.Batch, f.opts)
+	defer tgt.Close()
+	r := evaluate.Runner{Target: tgt, Test: f.evalSet, Attacks: []attacks.Spec{{Name: "pgd", Attack: f.pgd()}},
+		Seed: f.cfg.Seed ^ streamEvalAttack, Batch: f.cfg.Batch}
+	res, err := r.Run(ctx)
 	if err != nil {
 		return fmt.Errorf("evaluation: %w", err)
 	}
-	rc, rr := eval.Evaluate(r.Clean, f.evalSet.Labels, f.classes), eval.Evaluate(r.Pred, f.evalSet.Labels, f.classes)
+	rc, rr := res.Clean.Report, res.Attacks[0].Report
 	m.CleanBAcc, m.CleanAcc = rc.Balanced, rc.Accuracy
 	m.RobustBAcc, m.RobustAcc = rr.Balanced, rr.Accuracy
 	m.EvalSeconds, m.EvalImages = time.Since(start).Seconds(), f.evalSet.N
@@ -496,10 +508,10 @@ func (f *fitter) save() error {
 	}
 	for _, pi := range f.p.info {
 		if pi.Trainable {
-			ts = append(ts, safetensors.Tensor{Name: momentumPrefix + pi.Name, Shape: pi.Shape, Data: f.p.velocity[pi.Name]})
+			ts = append(ts, safetensors.Tensor{Name: checkpoint.MomentumPrefix + pi.Name, Shape: pi.Shape, Data: f.p.velocity[pi.Name]})
 		}
 	}
-	if err := saveCheckpoint(f.dir, f.st, ts); err != nil {
+	if err := checkpoint.Save(f.dir, f.st, ts); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
 	var lines []byte
@@ -510,5 +522,5 @@ func (f *fitter) save() error {
 		}
 		lines = append(append(lines, b...), '\n')
 	}
-	return atomicfile.Write(filepath.Join(f.dir, MetricsFile), lines)
+	return atomicfile.Write(filepath.Join(f.dir, checkpoint.MetricsFile), lines)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/taet-ml/taet/checkpoint"
 	"io"
 	"io/fs"
 	"math"
@@ -18,7 +19,6 @@ import (
 	"github.com/taet-ml/taet/internal/atomicfile"
 	"github.com/taet-ml/taet/onnx"
 	"github.com/taet-ml/taet/onnx/ort"
-	"github.com/taet-ml/taet/train"
 	"github.com/urfave/cli/v2"
 )
 
@@ -70,7 +70,7 @@ loads into torchvision; for taet's CIFAR stem (images under 128 px):
 
 ` + exitStatusHelp,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "checkpoint", Aliases: []string{"c"}, Usage: "checkpoint file, or the run directory holding " + train.CheckpointFile + " (required)", Destination: &o.Checkpoint},
+			&cli.StringFlag{Name: "checkpoint", Aliases: []string{"c"}, Usage: "checkpoint file, or the run directory holding " + checkpoint.File + " (required)", Destination: &o.Checkpoint},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "file to write (required)", Destination: &o.Out},
 			&cli.StringFlag{Name: "format", Value: "onnx", Usage: "onnx or safetensors", Destination: &o.Format},
 			&cli.BoolFlag{Name: "no-fold-bn", Usage: "keep BatchNormalization nodes instead of folding them into the convolutions", Destination: &o.NoFoldBN},
@@ -156,7 +156,7 @@ type verifyReport struct {
 
 // runExport writes o.Checkpoint's network to o.Out; it has no urfave types so tests call it.
 func runExport(o exportOptions, g globalOptions, w io.Writer) error {
-	n, err := export.LoadCheckpoint(o.Checkpoint)
+	n, err := checkpoint.LoadNetwork(o.Checkpoint)
 	if err != nil {
 		return dataError{err}
 	}
@@ -208,7 +208,7 @@ func runExport(o exportOptions, g globalOptions, w io.Writer) error {
 // exportSamples returns the verification images: the first o.Samples test
 // images of the data set when o.UseData (whose class names then replace
 // n's), else uniform random ones; and how to describe them.
-func exportSamples(o exportOptions, n *export.Network) ([]float32, string, error) {
+func exportSamples(o exportOptions, n *checkpoint.Network) ([]float32, string, error) {
 	if !o.UseData {
 		return n.RandomInputs(o.Samples, 0), "random", nil
 	}
@@ -242,7 +242,7 @@ func exportSamples(o exportOptions, n *export.Network) ([]float32, string, error
 }
 
 // printExport writes r as text.
-func printExport(w io.Writer, r exportReport, n *export.Network) {
+func printExport(w io.Writer, r exportReport, n *checkpoint.Network) {
 	meta := export.Metadata(n, export.Options{})
 	desc := fmt.Sprintf("%s, width %s", r.Model, meta["width"])
 	if s := meta["stem"]; s != "" {

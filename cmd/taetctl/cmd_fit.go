@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/taet-ml/taet/checkpoint"
 	"io"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ func newFitCommand(g *globalOptions) *cli.Command {
 		Usage:     "train a model in stages (TAET: clean CE, then HEL on PGD examples) or with a baseline",
 		ArgsUsage: " ",
 		Description: `Trains on a long-tailed training split and writes, after every epoch, an atomic
-checkpoint (` + train.CheckpointFile + `) and a line of ` + train.MetricsFile + ` into --out:
+checkpoint (` + checkpoint.File + `) and a line of ` + checkpoint.MetricsFile + ` into --out:
 stage, epoch, LR, train loss, clean balanced accuracy and PGD balanced robustness on a
 held-out subset of the test split, wall time and images/s.
 
@@ -103,7 +104,7 @@ func fitConfig(c *cli.Context, g globalOptions) (train.Config, error) {
 	if c.IsSet("stage") {
 		cfg.Method, cfg.Stages = "custom", nil
 		for _, s := range c.StringSlice("stage") {
-			st, err := train.ParseStage(s, 0)
+			st, err := checkpoint.ParseStage(s, 0)
 			if err != nil {
 				return cfg, fmt.Errorf("--stage: %w", err)
 			}
@@ -133,7 +134,7 @@ func fitConfig(c *cli.Context, g globalOptions) (train.Config, error) {
 		if !c.IsSet(flag) {
 			continue
 		}
-		v, err := train.ParseFraction(c.String(flag))
+		v, err := parseFraction(c.String(flag))
 		if err != nil {
 			return cfg, fmt.Errorf("--%s: %w", flag, err)
 		}
@@ -154,7 +155,7 @@ func runFit(ctx context.Context, cfg train.Config, out string, resume bool, g gl
 	res, err := train.Fit(ctx, cfg, out, resume, obs)
 	obs.finish()
 	switch {
-	case errors.Is(err, train.ErrData), errors.Is(err, train.ErrCheckpoint):
+	case errors.Is(err, train.ErrData), errors.Is(err, checkpoint.ErrCheckpoint):
 		return dataError{err}
 	case err != nil:
 		return err
@@ -168,7 +169,7 @@ func printFitSummary(g globalOptions, w io.Writer, res *train.Result) error {
 		return nil
 	}
 	m := res.Metrics[len(res.Metrics)-1]
-	ckpt := filepath.Join(res.Dir, train.CheckpointFile)
+	ckpt := filepath.Join(res.Dir, checkpoint.File)
 	if m.EvalImages == 0 {
 		if g.JSON {
 			return writeJSON(w, map[string]any{"message_type": "summary", "checkpoint": ckpt, "epochs": len(res.Metrics)})

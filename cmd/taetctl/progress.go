@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/taet-ml/taet/evaluate"
 	"github.com/taet-ml/taet/train"
 )
 
@@ -135,3 +136,63 @@ func (o *fitObserver) finishBar() {
 
 // finish ends any progress bar.
 func (o *fitObserver) finish() { o.finishBar() }
+
+// evalProgress prints an evaluation's progress like fitObserver: a bar on
+// a terminal, a plain line every plainEvery otherwise, JSON status lines
+// (at most once a second) on stdout with --json.
+type evalProgress struct {
+	g              globalOptions
+	stdout, stderr io.Writer
+	tty            bool
+	bar            *progressbar.ProgressBar
+	attack         string
+	last           time.Time
+}
+
+func newEvalProgress(g globalOptions, stdout, stderr io.Writer) *evalProgress {
+	return &evalProgress{g: g, stdout: stdout, stderr: stderr, tty: stderrIsTerminal() && !g.Quiet && !g.JSON}
+}
+
+func (o *evalProgress) update(p evaluate.Progress) {
+	now := time.Now()
+	rate := float64(p.Done-p.Resumed) / p.Seconds
+	newAttack := p.Attack != o.attack
+	o.attack = p.Attack
+	switch {
+	case o.g.JSON:
+		if now.Sub(o.last) < time.Second && p.Done < p.Total && !newAttack {
+			return
+		}
+		writeJSON(o.stdout, map[string]any{"message_type": "status", "attack": p.Attack, "done": p.Done,
+			"total": p.Total, "resumed": p.Resumed, "img_per_s": rate})
+	case o.g.Quiet:
+		return
+	case o.tty:
+		if o.bar == nil || newAttack {
+			o.finish()
+			o.bar = progressbar.NewOptions(p.Total, progressbar.OptionSetWriter(o.stderr),
+				progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionSetWidth(25),
+				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+		}
+		o.bar.Describe(fmt.Sprintf("%s %.1f img/s", p.Attack, rate))
+		o.bar.Set(p.Done)
+		return
+	default:
+		if o.last.IsZero() || newAttack {
+			o.last = now // first line after plainEvery
+		}
+		if now.Sub(o.last) < plainEvery {
+			return
+		}
+		fmt.Fprintf(o.stderr, "%s: %d/%d images, %.1f img/s\n", p.Attack, p.Done, p.Total, rate)
+	}
+	o.last = now
+}
+
+// finish ends any progress bar.
+func (o *evalProgress) finish() {
+	if o.bar != nil {
+		o.bar.Finish()
+		o.bar = nil
+	}
+}
