@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/taet-ml/taet/data"
+	"github.com/taet-ml/taet/internal/testenv"
 )
 
 // writeCIFAR10 writes a CIFAR-10 binary directory whose training set holds
@@ -167,7 +168,7 @@ func TestDataStatsErrors(t *testing.T) {
 // where Debian's package is installed (CI installs it).
 func TestDataStatsFashionMNIST(t *testing.T) {
 	if _, err := os.Stat(data.FashionMNISTDebianDir); err != nil {
-		t.Skipf("Fashion-MNIST not installed (%v): run apt-get install dataset-fashion-mnist", err)
+		testenv.Missing(t, "Fashion-MNIST not installed (%v): run apt-get install dataset-fashion-mnist", err)
 	}
 	var out bytes.Buffer
 	o := dataStatsOptions{Dataset: "fashion-mnist", Split: "test", IR: 100}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/taet-ml/taet/data"
 	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/internal/testenv"
 )
 
 // TestFitEndToEnd runs the quickstart's path, shortened, through the real
@@ -26,7 +27,7 @@ func TestFitEndToEnd(t *testing.T) {
 		t.Skip("trains for ~20 s; skipped with -short")
 	}
 	if _, err := os.Stat(filepath.Join(data.FashionMNISTDebianDir, "train-images-idx3-ubyte.gz")); err != nil {
-		t.Skipf("needs Debian's Fashion-MNIST: apt-get install dataset-fashion-mnist (%v)", err)
+		testenv.Missing(t, "needs Debian's Fashion-MNIST: apt-get install dataset-fashion-mnist (%v)", err)
 	}
 	ortest.Init(t)
 	bin := buildTaetctl(t)
