@@ -71,16 +71,12 @@ directory; for fashion-mnist it defaults to ` + data.FashionMNISTDebianDir + `
 			&cli.Float64Flag{Name: "ir", Usage: "draw a long-tailed split with this imbalance ratio (≥ 1); 0 = the split as stored", Destination: &o.IR},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the long-tailed sampling", Destination: &o.Seed},
 			&cli.StringFlag{Name: "plot", Usage: "write a bar chart of the class counts to `FILE` (.png, .svg or .pdf)", Destination: &o.Plot},
-			// No Destination: flag.BoolVar would reset g.JSON, set by the global flag, to false.
-			&cli.BoolFlag{Name: "json", Usage: "the global --json, also accepted here"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("data stats takes no arguments, got %q", c.Args().Slice())
 			}
-			gl := *g
-			gl.JSON = gl.JSON || c.Bool("json")
-			return runDataStats(c.Context, o, gl, c.App.Writer)
+			return runDataStats(c.Context, o, *g, c.App.Writer)
 		},
 	}
 }

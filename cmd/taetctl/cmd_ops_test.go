@@ -62,3 +62,21 @@ func TestExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// TestGlobalFlagsAfterTheCommand: `taetctl ops --json`, as users type it,
+// prints what `taetctl --json ops` does.
+func TestGlobalFlagsAfterTheCommand(t *testing.T) {
+	run := func(args ...string) string {
+		var out bytes.Buffer
+		app := newApp(&globalOptions{})
+		app.Writer, app.ErrWriter = &out, &out
+		if err := app.RunContext(context.Background(), append([]string{"taetctl"}, args...)); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return out.String()
+	}
+	before, after := run("--json", "ops"), run("ops", "--json")
+	if !strings.HasPrefix(after, `{"message_type":"op"`) || after != before {
+		t.Errorf("ops --json printed %.80q…, --json ops %.80q…", after, before)
+	}
+}
