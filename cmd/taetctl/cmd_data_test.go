@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/urfave/cli/v2"
 
 	"github.com/taet-ml/taet/data"
 	"github.com/taet-ml/taet/internal/testenv"
@@ -106,20 +105,16 @@ func TestRunDataStats(t *testing.T) {
 
 func TestDataStatsCommand(t *testing.T) {
 	dir := writeCIFAR10(t, 1, 0)
-	for _, tc := range []struct {
-		name   string
-		global bool     // the global --json, as app.go sets it
-		args   []string // after "taetctl data stats"
-	}{
-		{"global --json", true, nil},
-		{"--json after stats", false, []string{"--json"}},
+	stats := []string{"data", "stats", "--dataset", "cifar10", "--path", dir, "--split", "test"}
+	for name, args := range map[string][]string{
+		"--json before data": append([]string{"--json"}, stats...),
+		"--json after stats": append(slices.Clone(stats), "--json"),
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			g := globalOptions{JSON: tc.global}
+		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
-			app := &cli.App{Writer: &out, Commands: []*cli.Command{newDataCommand(&g)}, ExitErrHandler: func(*cli.Context, error) {}}
-			args := append([]string{"taetctl", "data", "stats", "--dataset", "cifar10", "--path", dir, "--split", "test"}, tc.args...)
-			if err := app.Run(args); err != nil {
+			app := newApp(&globalOptions{})
+			app.Writer = &out
+			if err := app.Run(append([]string{"taetctl"}, args...)); err != nil {
 				t.Fatal(err)
 			}
 			if !strings.Contains(out.String(), `"counts":[1,0,0,0,0,0,0,0,0,0]`) || !strings.Contains(out.String(), `"imbalance_ratio":null`) {
