@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/taet-ml/taet/data"
 	"github.com/taet-ml/taet/internal/testenv"
 )
