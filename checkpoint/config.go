@@ -24,6 +24,12 @@ var stageNames = []string{"ce", "at", "bsl", "hel"}
 // Adversarial reports whether the stage trains on PGD examples.
 func (s Stage) Adversarial() bool { return s.Name != "ce" }
 
+// Loss returns the name of the stage's training loss in package losses
+// (losses.ByName): ce for ce and at, balanced-softmax for bsl, hel for hel.
+func (s Stage) Loss() string {
+	return map[string]string{"ce": "ce", "at": "ce", "bsl": "balanced-softmax", "hel": "hel"}[s.Name]
+}
+
 // ParseStage parses "NAME" or "NAME:EPOCHS"; epochs default to def.
 func ParseStage(s string, def int) (Stage, error) {
 	name, ep, hasEp := strings.Cut(s, ":")
@@ -143,7 +149,9 @@ func (c Config) StageAt(e int) Stage {
 	return c.Stages[len(c.Stages)-1]
 }
 
-// Validate reports the first setting that cannot work.
+// Validate reports the first number or stage that cannot work. The
+// settings spelled as names (the PGD start, the HEL variant, the device,
+// the model) are parsed, and reported, where they are used (train.Resolve).
 func (c Config) Validate() error {
 	switch {
 	case len(c.Stages) == 0:
@@ -160,10 +168,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("weight decay %v: must be ≥ 0", c.Optimizer.WeightDecay)
 	case c.PGD.Eps < 0 || c.PGD.Eps > 1 || c.PGD.Step < 0 || c.PGD.Steps < 0:
 		return fmt.Errorf("pgd: eps %v and step %v must be in [0, 1], steps %d ≥ 0", c.PGD.Eps, c.PGD.Step, c.PGD.Steps)
-	case c.PGD.Start != StartNone && c.PGD.Start != StartUniform && c.PGD.Start != StartNormal:
-		return fmt.Errorf("pgd start %q: want none, uniform or normal", c.PGD.Start)
-	case c.HEL.Variant != "all-classes" && c.HEL.Variant != "present-classes":
-		return fmt.Errorf("hel variant %q: want all-classes or present-classes", c.HEL.Variant)
 	case c.EvalSize < 0:
 		return fmt.Errorf("eval size %d: must be ≥ 0", c.EvalSize)
 	}

@@ -48,9 +48,8 @@ func LoadTestSet(t *Target, o TestSetOptions) (*data.Dataset, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrData, err)
 	}
-	if test.Classes != t.Classes || int64(test.C) != t.Image[0] || int64(test.H) != t.Image[1] || int64(test.W) != t.Image[2] {
-		return nil, fmt.Errorf("%w: %s test set has %d classes of %d×%d×%d images; the classifier expects %d classes of %v",
-			ErrData, o.Dataset, test.Classes, test.C, test.H, test.W, t.Classes, t.Image)
+	if err := test.Matches(t.Classes, t.Image); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrData, err)
 	}
 	if o.IR > 1 {
 		if test, _, err = data.LongTail(test, o.IR, 0, o.Seed); err != nil {

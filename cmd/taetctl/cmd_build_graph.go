@@ -102,12 +102,11 @@ func runBuildGraph(o buildGraphOptions, g globalOptions, w io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	name := map[string]string{"ce": "ce", "bsl": "balanced-softmax", "hel": "hel"}[o.Loss]
 	counts := make([]int, o.Classes)
 	for i := range counts {
 		counts[i] = 1
 	}
-	head, err := losses.ByName(name, losses.Options{ClassCounts: counts})
+	head, err := losses.ByName(o.Loss, losses.Options{ClassCounts: counts}) // ByName knows bsl as balanced-softmax
 	if err != nil {
 		return usageError{err}
 	}

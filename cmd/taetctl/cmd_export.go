@@ -230,9 +230,8 @@ func exportSamples(o exportOptions, n *checkpoint.Network) ([]float32, string, e
 	if err != nil {
 		return nil, "", dataError{err}
 	}
-	if img := []int64{int64(ds.C), int64(ds.H), int64(ds.W)}; fmt.Sprint(img) != fmt.Sprint(n.Image) || ds.Classes != n.Options.Classes {
-		return nil, "", dataError{fmt.Errorf("%s has %d classes of %v images; the checkpoint was trained on %d of %v",
-			name, ds.Classes, img, n.Options.Classes, n.Image)}
+	if err := ds.Matches(n.Options.Classes, n.Image); err != nil {
+		return nil, "", dataError{fmt.Errorf("%s: %w", o.Checkpoint, err)}
 	}
 	if len(ds.ClassNames) == ds.Classes {
 		n.ClassNames = ds.ClassNames

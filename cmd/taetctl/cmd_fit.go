@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/taet-ml/taet/data"
-	"github.com/taet-ml/taet/losses"
 	"github.com/taet-ml/taet/models"
 	"github.com/taet-ml/taet/onnx/ort"
 	"github.com/taet-ml/taet/train"
@@ -140,13 +139,7 @@ func fitConfig(c *cli.Context, g globalOptions) (train.Config, error) {
 		}
 		*dst = v
 	}
-	if _, err := losses.ParseHELVariant(cfg.HEL.Variant); err != nil {
-		return cfg, fmt.Errorf("--hel-variant: %w", err)
-	}
-	if _, err := ort.ParseDevice(cfg.Device); err != nil {
-		return cfg, fmt.Errorf("--device: %w", err)
-	}
-	return cfg, cfg.Validate()
+	return cfg, nil // train.Resolve checks the settings
 }
 
 // runFit trains and prints the final metrics; it has no urfave types so tests call it.
@@ -155,6 +148,8 @@ func runFit(ctx context.Context, cfg train.Config, out string, resume bool, g gl
 	res, err := train.Fit(ctx, cfg, out, resume, obs)
 	obs.finish()
 	switch {
+	case errors.Is(err, train.ErrConfig):
+		return usageError{err}
 	case errors.Is(err, train.ErrData), errors.Is(err, checkpoint.ErrCheckpoint):
 		return dataError{err}
 	case err != nil:
