@@ -22,7 +22,8 @@ func Example() {
 		return
 	}
 	trainSet, evalSet := synthdata.Stripes(600, 12, 1), synthdata.Stripes(100, 12, 2) // or data.Load(…)
-	linear := func(v *graphs.Vars, x *graphs.Value) *graphs.Value {                   // [N, 1, 12, 12] → [N, 10]
+	// A linear classifier: [N, 1, 12, 12] images → [N, 10] logits.
+	linear := func(v *graphs.Vars, x *graphs.Value) *graphs.Value {
 		x = graphs.Flatten(x, 1)
 		w := v.Param("fc.weight", []int64{10, x.Dim(1)}, graphs.Const(0))
 		b := v.Param("fc.bias", []int64{10}, graphs.Const(0))
