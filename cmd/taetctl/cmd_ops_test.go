@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -78,5 +79,28 @@ func TestGlobalFlagsAfterTheCommand(t *testing.T) {
 	before, after := run("--json", "ops"), run("ops", "--json")
 	if !strings.HasPrefix(after, `{"message_type":"op"`) || after != before {
 		t.Errorf("ops --json printed %.80q…, --json ops %.80q…", after, before)
+	}
+}
+
+// TestExitCodeInterrupted: 130 only when the command was interrupted (its
+// context cancelled by a signal), never for an error that merely wraps
+// context.Canceled; an interrupted command that still succeeded exits 0.
+func TestExitCodeInterrupted(t *testing.T) {
+	interrupted, cancel := context.WithCancel(context.Background())
+	cancel()
+	wrapped := fmt.Errorf("a library call: %w", context.Canceled)
+	for _, tc := range []struct {
+		ctx  context.Context
+		err  error
+		want int
+	}{
+		{context.Background(), wrapped, exitError},
+		{interrupted, wrapped, exitInterrupted},
+		{interrupted, usagef("bad"), exitInterrupted},
+		{interrupted, nil, exitOK},
+	} {
+		if got := exitCode(tc.ctx, tc.err); got != tc.want {
+			t.Errorf("exitCode(ctx cancelled %v, %v) = %d, want %d", tc.ctx.Err() != nil, tc.err, got, tc.want)
+		}
 	}
 }
