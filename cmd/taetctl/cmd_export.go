@@ -78,14 +78,11 @@ loads into torchvision; for taet's CIFAR stem (images under 128 px):
 			&cli.StringFlag{Name: "data", Usage: "path of the --dataset files (default: the checkpoint's)", Destination: &o.Data},
 			&cli.IntFlag{Name: "samples", Value: 8, Usage: "images in the verification batch", Destination: &o.Samples},
 			&cli.Float64Flag{Name: "tolerance", Value: export.DefaultTolerance, Usage: "largest logit difference allowed, relative to max(1, largest |logit|)", Destination: &o.Tolerance},
-			// No Destination: flag.BoolVar would reset g.JSON, set by the global flag, to false.
-			&cli.BoolFlag{Name: "json", Usage: "the global --json, also accepted here"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("export takes no arguments, got %q (give the checkpoint with --checkpoint)", c.Args().Slice())
 			}
-			g.JSON = g.JSON || c.Bool("json")
 			o.UseData = c.IsSet("dataset") || c.IsSet("data")
 			if err := o.validate(); err != nil {
 				return usageError{err}

@@ -29,14 +29,11 @@ With --json, stdout is one "inspect" object. No ONNX Runtime needed.
 
 ` + exitStatusHelp,
 		Flags: []cli.Flag{
-			// No Destination: flag.BoolVar would reset g.JSON, set by the global flag, to false.
-			&cli.BoolFlag{Name: "json", Usage: "the global --json, also accepted here"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usagef("inspect takes one ONNX file, got %d arguments", c.NArg())
 			}
-			g.JSON = g.JSON || c.Bool("json")
 			return runInspect(c.Args().First(), *g, c.App.Writer)
 		},
 	}

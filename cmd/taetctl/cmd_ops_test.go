@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/taet-ml/taet/graphs"
+	"github.com/urfave/cli/v2"
 )
 
 func TestOpsListsEveryOp(t *testing.T) {
@@ -103,4 +106,23 @@ func TestExitCodeInterrupted(t *testing.T) {
 			t.Errorf("exitCode(ctx cancelled %v, %v) = %d, want %d", tc.ctx.Err() != nil, tc.err, got, tc.want)
 		}
 	}
+}
+
+// TestEveryCommandTakesTheGlobalFlags runs every command and subcommand
+// with --help and --json after it: a command defining a global flag again
+// panics here ("flag redefined").
+func TestEveryCommandTakesTheGlobalFlags(t *testing.T) {
+	var walk func(path []string, cmds []*cli.Command)
+	walk = func(path []string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			p := append(slices.Clone(path), c.Name)
+			app := newApp(&globalOptions{})
+			app.Writer, app.ErrWriter = io.Discard, io.Discard
+			if err := app.Run(append(append([]string{"taetctl"}, p...), "--json", "--help")); err != nil {
+				t.Errorf("%v --json --help: %v", p, err)
+			}
+			walk(p, c.Subcommands)
+		}
+	}
+	walk(nil, newApp(&globalOptions{}).Commands)
 }
