@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"image/color"
 	"io"
@@ -157,10 +156,7 @@ func runDataStats(ctx context.Context, o dataStatsOptions, g globalOptions, w io
 			return fmt.Errorf("plot class counts: %w", err)
 		}
 	}
-	if g.JSON {
-		return json.NewEncoder(w).Encode(s)
-	}
-	return s.writeText(w)
+	return newPrinter(g, w, nil).result(s, s.writeText)
 }
 
 // group returns the group of class c: "head", "medium" or "tail".

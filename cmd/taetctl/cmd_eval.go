@@ -256,14 +256,13 @@ func writeEvalOutputs(o evalOptions, g globalOptions, w io.Writer, reports []att
 			}
 		}
 	}
-	if g.JSON {
-		for _, r := range reports {
-			if err := writeJSON(w, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	return resultLines(newPrinter(g, w, nil), reports, func(w io.Writer) error {
+		return printEvalTable(w, o, reports, tgt, test, tail)
+	})
+}
+
+// printEvalTable writes the reports as a table.
+func printEvalTable(w io.Writer, o evalOptions, reports []attackReport, tgt *evaluate.Target, test *data.Dataset, tail int) error {
 	fmt.Fprintf(w, "%s on %s test (%d images, %d classes), eps %.4f\n", tgt.Model, cmp.Or(o.Dataset, tgt.Dataset), test.N, tgt.Classes, o.Eps)
 	if ex := reports[0].Excluded; len(ex) > 0 {
 		fmt.Fprintf(w, "classes without test samples, left out of the means: %v\n", ex)

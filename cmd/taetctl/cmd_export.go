@@ -195,11 +195,10 @@ func runExport(o exportOptions, g globalOptions, w io.Writer) error {
 	}
 	sum := sha256.Sum256(b)
 	r.Bytes, r.SHA256 = len(b), hex.EncodeToString(sum[:])
-	if g.JSON {
-		return writeJSON(w, r)
-	}
-	printExport(w, r, n)
-	return nil
+	return newPrinter(g, w, nil).result(r, func(w io.Writer) error {
+		printExport(w, r, n)
+		return nil
+	})
 }
 
 // exportSamples returns the verification images: the first o.Samples test

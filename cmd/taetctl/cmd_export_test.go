@@ -151,7 +151,7 @@ func TestExport(t *testing.T) {
 		o := base
 		o.Out, o.UseData, o.Dataset, o.Data = filepath.Join(dir, "other.onnx"), true, "mnist", synthdata.FashionIDX(t, 20, 10)
 		err := runExport(o, globalOptions{Threads: 1}, &bytes.Buffer{})
-		if exitCode(context.Background(), err) != exitData || !strings.Contains(err.Error(), "trained on 10 of [1 12 12]") {
+		if exitCode(context.Background(), err) != exitData || !strings.Contains(err.Error(), "expected 10 classes of [1 12 12]") {
 			t.Fatalf("error %v: want a data error about the image shape", err)
 		}
 	})

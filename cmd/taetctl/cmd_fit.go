@@ -165,22 +165,22 @@ func printFitSummary(g globalOptions, w io.Writer, res *train.Result) error {
 	}
 	m := res.Metrics[len(res.Metrics)-1]
 	ckpt := filepath.Join(res.Dir, checkpoint.File)
+	p := newPrinter(g, w, nil)
 	if m.EvalImages == 0 {
-		if g.JSON {
-			return writeJSON(w, map[string]any{"message_type": "summary", "checkpoint": ckpt, "epochs": len(res.Metrics)})
-		}
-		fmt.Fprintf(w, "checkpoint                %s (not evaluated: --eval-size 0)\n", ckpt)
-		return nil
+		return p.result(map[string]any{"message_type": "summary", "checkpoint": ckpt, "epochs": len(res.Metrics)}, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "checkpoint                %s (not evaluated: --eval-size 0)\n", ckpt)
+			return err
+		})
 	}
-	if g.JSON {
-		return writeJSON(w, map[string]any{"message_type": "summary", "checkpoint": ckpt, "epochs": len(res.Metrics),
-			"clean_bacc": m.CleanBAcc, "robust_bacc": m.RobustBAcc, "clean_acc": m.CleanAcc, "robust_acc": m.RobustAcc})
-	}
-	fmt.Fprintf(w, "clean balanced accuracy   %.4f\n", m.CleanBAcc)
-	fmt.Fprintf(w, "PGD balanced robustness   %.4f\n", m.RobustBAcc)
-	fmt.Fprintf(w, "clean / PGD accuracy      %.4f / %.4f\n", m.CleanAcc, m.RobustAcc)
-	fmt.Fprintf(w, "checkpoint                %s\n", ckpt)
-	return nil
+	summary := map[string]any{"message_type": "summary", "checkpoint": ckpt, "epochs": len(res.Metrics),
+		"clean_bacc": m.CleanBAcc, "robust_bacc": m.RobustBAcc, "clean_acc": m.CleanAcc, "robust_acc": m.RobustAcc}
+	return p.result(summary, func(w io.Writer) error {
+		fmt.Fprintf(w, "clean balanced accuracy   %.4f\n", m.CleanBAcc)
+		fmt.Fprintf(w, "PGD balanced robustness   %.4f\n", m.RobustBAcc)
+		fmt.Fprintf(w, "clean / PGD accuracy      %.4f / %.4f\n", m.CleanAcc, m.RobustAcc)
+		_, err := fmt.Fprintf(w, "checkpoint                %s\n", ckpt)
+		return err
+	})
 }
 
 // stderrIsTerminal reports whether progress bars make sense.
