@@ -102,9 +102,12 @@ func (n *Network) EvalGraph(batch int64) (*graphs.Assembled, error) {
 	return graphs.EvalGraph(graphs.GraphSpec{Name: n.Model, Batch: batch, Image: n.Image, Net: net}, n.Values)
 }
 
+// streamRandomInputs is the PCG stream of RandomInputs.
+const streamRandomInputs uint64 = 0xE4907
+
 // RandomInputs returns batch images for n, uniform in [0, 1), drawn from seed.
 func (n *Network) RandomInputs(batch int, seed uint64) []float32 {
-	rng := rand.New(rand.NewPCG(seed, 0xE4907))
+	rng := rand.New(rand.NewPCG(seed, streamRandomInputs))
 	x := make([]float32, int64(batch)*n.Image[0]*n.Image[1]*n.Image[2])
 	for i := range x {
 		x[i] = rng.Float32()

@@ -660,7 +660,7 @@ func gradAveragePool(n *Node, gy []*Value) []*Value {
 // gradGlobalAveragePool: each element gets 1/(H·W) of its channel's gradient.
 func gradGlobalAveragePool(n *Node, gy []*Value) []*Value {
 	x := n.Input(0)
-	hw := numel(x.shape[2:])
+	hw := onnx.Numel(x.shape[2:])
 	return []*Value{Expand(Mul(gy[0], n.b.Scalar(1/float32(hw))), x.shape...)}
 }
 
