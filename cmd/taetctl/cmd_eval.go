@@ -43,7 +43,7 @@ type evalOptions struct {
 	CSV        string
 	PlotDir    string
 	State      string
-	Device     string
+	Device     ort.Device
 }
 
 func newEvalCommand(g *globalOptions) *cli.Command {
@@ -62,9 +62,10 @@ Suites (DESIGN.md section 6):
 Attacks: ` + strings.Join(attacks.Names(), ", ") + `
 
 Every attack checks its own result (perturbation within eps, pixels in [0,1],
-broken examples re-run and misclassified). Results are saved after every chunk of
-batches in --state (default: eval-state.json beside the checkpoint), so an
-interrupted evaluation resumes where it stopped.
+broken examples re-run and misclassified). Results are saved after every batch in
+--state (default: eval-state.json beside the checkpoint). Ctrl-C stops within one
+attack iteration (exit 130); the same command then resumes where it stopped, and
+each attack's resumed_images says how many images came from the state.
 
 ` + exitStatusHelp,
 		Flags: []cli.Flag{
@@ -89,11 +90,15 @@ interrupted evaluation resumes where it stopped.
 			if err != nil {
 				return usagef("--eps: %v", err)
 			}
+			dev, err := ort.ParseDevice(c.String("device"))
+			if err != nil {
+				return usagef("--device: %v", err)
+			}
 			o := evalOptions{
 				Checkpoint: c.String("checkpoint"), Dataset: c.String("dataset"), Data: c.String("data"),
 				TestIR: c.Float64("test-ir"), Suite: c.String("suite"), Eps: eps, Batch: c.Int("batch"),
 				Limit: c.Int("limit"), Seed: c.Uint64("seed"), Tail: c.Int("tail"), CSV: c.String("csv"),
-				PlotDir: c.String("plot"), State: c.String("state"), Device: c.String("device"),
+				PlotDir: c.String("plot"), State: c.String("state"), Device: dev,
 			}
 			for _, a := range c.StringSlice("attacks") {
 				o.Attacks = append(o.Attacks, strings.Split(a, ",")...)
@@ -119,9 +124,6 @@ func (o evalOptions) validate() error {
 		return fmt.Errorf("--batch must be positive, --limit and --tail ≥ 0")
 	case o.TestIR < 1:
 		return fmt.Errorf("--test-ir %v: want ≥ 1", o.TestIR)
-	}
-	if _, err := ort.ParseDevice(o.Device); err != nil {
-		return fmt.Errorf("--device: %w", err)
 	}
 	if _, err := o.specs(); err != nil {
 		return err
@@ -183,8 +185,7 @@ func (r attackReport) MarshalJSON() ([]byte, error) {
 }
 
 func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr io.Writer) error {
-	dev, _ := ort.ParseDevice(o.Device) // validated
-	tgt, err := evaluate.Open(o.Checkpoint, o.Batch, ort.Options{Threads: g.Threads, Device: dev})
+	tgt, err := evaluate.Open(o.Checkpoint, o.Batch, ort.Options{Threads: g.Threads, Device: o.Device})
 	if errors.Is(err, evaluate.ErrTarget) {
 		return dataError{err}
 	} else if err != nil {
@@ -197,6 +198,9 @@ func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr
 	}
 	if err := tgt.Check(specs); err != nil {
 		return usagef("--attacks: %v", err)
+	}
+	if o.Dataset == "" && tgt.Dataset == "" {
+		return usagef("--dataset and --data: %s does not say which data set it was trained on", o.Checkpoint)
 	}
 	test, err := evaluate.LoadTestSet(tgt, evaluate.TestSetOptions{Dataset: o.Dataset, Path: o.Data, IR: o.TestIR, Limit: o.Limit, Seed: o.Seed})
 	if err != nil {

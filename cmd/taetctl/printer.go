@@ -66,3 +66,9 @@ func (p printer) bar() bool { return !p.json && !p.quiet && stderrIsTerminal() }
 
 // writeJSON writes v as one JSON line.
 func writeJSON(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
+
+// jsonIndent returns v as indented JSON with a final newline, for files people read.
+func jsonIndent(v any) ([]byte, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	return append(b, '\n'), err
+}

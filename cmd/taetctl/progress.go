@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"time"
@@ -10,12 +9,6 @@ import (
 	"github.com/taet-ml/taet/evaluate"
 	"github.com/taet-ml/taet/train"
 )
-
-// jsonIndent returns v as indented JSON with a final newline, for files people read.
-func jsonIndent(v any) ([]byte, error) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	return append(b, '\n'), err
-}
 
 // fitObserver prints a fit's progress through a printer: a progress bar on
 // a terminal, a plain line every plainEvery otherwise, "status" JSON lines
