@@ -185,9 +185,9 @@ func (s *Set) Close() {
 // Logits is an attacks.Oracle over an x → logits ONNX model (an export):
 // logits only, so only gradient-free attacks can use it.
 type Logits struct {
-	s         *ort.Session
-	x, logits *ort.Tensor[float32]
-	classes   int
+	s       *ortsession.Session
+	x       *ort.Tensor[float32]
+	classes int
 }
 
 var _ attacks.Oracle = (*Logits)(nil)
@@ -195,24 +195,18 @@ var _ attacks.Oracle = (*Logits)(nil)
 // NewLogits opens model (input "x" [N, C, H, W] with a dynamic or fixed
 // batch, output "logits" [N, classes]) for batches of batch images of
 // shape image [C, H, W].
-func NewLogits(model []byte, image []int64, batch, classes int, opts ort.Options) (_ *Logits, err error) {
-	sess, err := ort.NewSession(model, []string{"x"}, []string{"logits"}, opts)
+func NewLogits(model []byte, image []int64, batch, classes int, opts ort.Options) (*Logits, error) {
+	x, err := ort.NewZeros[float32](int64(batch), image[0], image[1], image[2])
 	if err != nil {
 		return nil, err
 	}
-	o := &Logits{s: sess, classes: classes}
-	defer func() {
-		if err != nil {
-			o.Close()
-		}
-	}()
-	if o.x, err = ort.NewZeros[float32](int64(batch), image[0], image[1], image[2]); err != nil {
+	s, err := ortsession.NewFromBytes(model, []string{"x"}, []ort.Value{x},
+		[]ortsession.Output{{Name: "logits", Shape: []int64{int64(batch), int64(classes)}}}, opts)
+	if err != nil {
+		x.Close()
 		return nil, err
 	}
-	if o.logits, err = ort.NewZeros[float32](int64(batch), int64(classes)); err != nil {
-		return nil, err
-	}
-	return o, nil
+	return &Logits{s: s, x: x, classes: classes}, nil
 }
 
 func (o *Logits) Batch() int   { return int(o.x.Shape()[0]) }
@@ -225,20 +219,15 @@ func (o *Logits) Eval(x []float32, _, _ []int64, logits, grad []float32) error {
 		return fmt.Errorf("ortoracle: an exported ONNX file gives logits only, no input gradients")
 	}
 	copy(o.x.Data(), x)
-	if err := o.s.Run([]ort.Value{o.x}, []ort.Value{o.logits}); err != nil {
+	if err := o.s.Run(); err != nil {
 		return err
 	}
-	copy(logits, o.logits.Data())
+	copy(logits, o.s.Output("logits"))
 	return nil
 }
 
 // Close releases the session and its tensors.
 func (o *Logits) Close() {
 	o.s.Close()
-	if o.x != nil {
-		o.x.Close()
-	}
-	if o.logits != nil {
-		o.logits.Close()
-	}
+	o.x.Close()
 }

@@ -29,13 +29,38 @@ func New(m *graphs.Model, opts ort.Options, inputs []ort.Value) (*Session, error
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	s, err := ort.NewSession(b, m.InputNames(), m.OutputNames(), opts)
+	outputs := make([]Output, len(m.Outputs))
+	for i, o := range m.Outputs {
+		outputs[i] = Output{Name: o.Name, Shape: o.Shape}
+	}
+	s, err := NewFromBytes(b, m.InputNames(), inputs, outputs, opts)
 	if err != nil {
 		return nil, fmt.Errorf("session %s: %w", m.Proto.GetGraph().GetName(), err)
 	}
-	ss := &Session{s: s, inputs: inputs, outNames: m.OutputNames(), inRun: time.Since(start)}
-	for _, o := range m.Outputs {
+	return s, nil
+}
+
+// Output names a float32 output of a session and gives its shape.
+type Output struct {
+	Name  string
+	Shape []int64
+}
+
+// NewFromBytes creates a session for a serialized model (an exported file,
+// say) reading inputs under inputNames, with float32 outputs of the names
+// and shapes given.
+func NewFromBytes(model []byte, inputNames []string, inputs []ort.Value, outputs []Output, opts ort.Options) (*Session, error) {
+	outNames := make([]string, len(outputs))
+	for i, o := range outputs {
+		outNames[i] = o.Name
+	}
+	start := time.Now()
+	s, err := ort.NewSession(model, inputNames, outNames, opts)
+	if err != nil {
+		return nil, err
+	}
+	ss := &Session{s: s, inputs: inputs, outNames: outNames, inRun: time.Since(start)}
+	for _, o := range outputs {
 		t, err := ort.NewZeros[float32](o.Shape...)
 		if err != nil {
 			ss.Close()
