@@ -42,7 +42,7 @@ type Progress struct {
 	Attack      string
 	Done, Total int     // images finished of the attack, including resumed ones
 	Resumed     int     // of Done, images taken from the saved state
-	Seconds     float64 // attack time so far, over all runs
+	Seconds     float64 // time spent on the attack in this run: (Done − Resumed)/Seconds images per second
 }
 
 // Result is one attack's outcome (or the clean pass's, named "clean").
@@ -98,7 +98,7 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 			p = &partial{Config: cfg}
 			st.Attacks[spec.Name] = p
 		}
-		resumed := p.Done
+		resumed, seconds := p.Done, 0.0
 		oracles := r.Target.Oracles(spec.Kappa)
 		for p.Done < test.N {
 			start := time.Now()
@@ -114,12 +114,14 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 			p.Pred = append(p.Pred, out.Pred...)
 			p.Done = end
 			p.MaxLinf, p.MaxL2 = max(p.MaxLinf, out.MaxLinf), max(p.MaxL2, out.MaxL2)
-			p.Seconds += time.Since(start).Seconds()
+			took := time.Since(start).Seconds()
+			p.Seconds += took
+			seconds += took
 			if err := r.save(st); err != nil {
 				return nil, err
 			}
 			if r.Progress != nil {
-				r.Progress(Progress{Attack: spec.Name, Done: p.Done, Total: test.N, Resumed: resumed, Seconds: p.Seconds})
+				r.Progress(Progress{Attack: spec.Name, Done: p.Done, Total: test.N, Resumed: resumed, Seconds: seconds})
 			}
 		}
 		res.Attacks = append(res.Attacks, Result{Attack: spec.Name, Report: eval.Evaluate(p.Pred, test.Labels, r.Target.Classes),
