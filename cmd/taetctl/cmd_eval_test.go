@@ -190,6 +190,9 @@ func TestEvalInterruptedThroughBinary(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
 		t.Fatalf("interrupted eval: %v, want exit %d\nstdout: %s\nstderr: %s", err, exitInterrupted, stdout.String(), stderr.String())
 	}
+	if !strings.Contains(stdout.String(), `"message_type":"status"`) {
+		t.Errorf("no status lines before the interrupt:\n%s", stdout.String())
+	}
 	var st struct {
 		Attacks map[string]struct{ Done int } `json:"attacks"`
 	}
