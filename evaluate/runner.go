@@ -146,10 +146,10 @@ func (r *Runner) key() string {
 // load returns the saved state if it belongs to this evaluation, else a
 // fresh one.
 func (r *Runner) load() *state {
-	st := &state{Key: r.key(), Attacks: map[string]*partial{}}
 	if r.State == "" {
-		return st
+		return &state{Attacks: map[string]*partial{}}
 	}
+	st := &state{Key: r.key(), Attacks: map[string]*partial{}}
 	b, err := os.ReadFile(r.State)
 	if err != nil {
 		return st

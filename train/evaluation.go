@@ -21,7 +21,7 @@ func (f *fitter) evaluate(ctx context.Context, m *EpochMetrics) error {
 	tgt := evaluate.NewTarget(f.net, f.paramValues(), f.image, f.classes, f.cfg.Batch, f.opts)
 	defer tgt.Close()
 	r := evaluate.Runner{Target: tgt, Test: f.evalSet, Attacks: []attacks.Spec{{Name: "pgd", Attack: f.pgd}},
-		Seed: f.cfg.Seed ^ streamEvalAttack, Batch: f.cfg.Batch}
+		Seed: f.cfg.Seed ^ evalAttackSeedMix, Batch: f.cfg.Batch}
 	res, err := r.Run(ctx)
 	if err != nil {
 		return fmt.Errorf("evaluation: %w", err)

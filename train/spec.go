@@ -44,11 +44,12 @@ type Spec struct {
 // ErrConfig is wrapped by Resolve's errors about a setting that cannot work.
 var ErrConfig = errors.New("bad fit configuration")
 
-// PCG streams of the per-epoch evaluation: its subset of the test split
-// and the seeds of its attack's random starts (xor-ed with Config.Seed).
+// The per-epoch evaluation's randomness: the PCG stream of its subset of
+// the test split, and the value xor-ed into Config.Seed to seed its
+// attack's random starts.
 const (
-	streamEvalSubset uint64 = 0xE7A1
-	streamEvalAttack uint64 = 0xE7A1
+	streamEvalSubset  uint64 = 0xE7A1
+	evalAttackSeedMix uint64 = 0xE7A1
 )
 
 // Resolve checks cfg and resolves it: loads the training split of
