@@ -65,6 +65,9 @@ type Result struct {
 // Threads and Device, and whose data split is rebuilt.
 func Fit(ctx context.Context, cfg Config, dir string, resume bool, obs Observer) (*Result, error) {
 	if !resume {
+		if err := refuseExisting(dir); err != nil { // before loading the data
+			return nil, err
+		}
 		spec, err := Resolve(cfg)
 		if err != nil {
 			return nil, err
@@ -94,8 +97,8 @@ func Fit(ctx context.Context, cfg Config, dir string, resume bool, obs Observer)
 // error wrapping ErrNaNLoss; the last checkpoint stays as it was.
 func FitSpec(ctx context.Context, spec *Spec, dir string, resume bool, obs Observer) (*Result, error) {
 	if !resume {
-		if _, err := os.Stat(filepath.Join(dir, checkpoint.File)); err == nil {
-			return nil, fmt.Errorf("%s already holds a checkpoint: resume it, or choose another directory", dir)
+		if err := refuseExisting(dir); err != nil {
+			return nil, err
 		}
 		return fitFrom(ctx, spec, dir, nil, nil, obs)
 	}
@@ -104,6 +107,18 @@ func FitSpec(ctx context.Context, spec *Spec, dir string, resume bool, obs Obser
 		return nil, err
 	}
 	return fitFrom(ctx, spec, dir, &st, saved, obs)
+}
+
+// ErrRunExists is wrapped by the error of a fresh fit into a directory that
+// holds a checkpoint: a fresh fit never overwrites a run.
+var ErrRunExists = errors.New("already holds a checkpoint")
+
+// refuseExisting returns an error wrapping ErrRunExists if dir holds a checkpoint.
+func refuseExisting(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, checkpoint.File)); err == nil {
+		return fmt.Errorf("%s %w: resume it, or choose another directory", dir, ErrRunExists)
+	}
+	return nil
 }
 
 // fitFrom runs spec from a loaded checkpoint, or from the start if st is nil.

@@ -186,8 +186,8 @@ func TestFitRefusesToOverwriteARun(t *testing.T) {
 	if _, err := train.Fit(context.Background(), cfg, dir, false, &quiet{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := train.Fit(context.Background(), cfg, dir, false, &quiet{}); err == nil {
-		t.Error("a second fresh fit into the same directory was accepted")
+	if _, err := train.Fit(context.Background(), cfg, dir, false, &quiet{}); !errors.Is(err, train.ErrRunExists) {
+		t.Errorf("a second fresh fit into the same directory: %v, want ErrRunExists", err)
 	}
 }
 

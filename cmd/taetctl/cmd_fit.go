@@ -150,6 +150,8 @@ func runFit(ctx context.Context, cfg train.Config, out string, resume bool, g gl
 	switch {
 	case errors.Is(err, train.ErrConfig):
 		return usageError{err}
+	case errors.Is(err, train.ErrRunExists):
+		return usagef("--out %s %v: continue it with --resume, or choose another --out", out, train.ErrRunExists)
 	case errors.Is(err, train.ErrData), errors.Is(err, checkpoint.ErrCheckpoint):
 		return dataError{err}
 	case err != nil:
