@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/taet-ml/taet/checkpoint"
+	"github.com/taet-ml/taet/internal/runlock"
 	"github.com/taet-ml/taet/internal/safetensors"
 )
 
@@ -63,7 +64,16 @@ type Result struct {
 // checkpoint and a metrics line into dir after every epoch. With resume it
 // continues from dir's checkpoint, whose configuration wins over cfg except
 // Threads and Device, and whose data split is rebuilt.
+//
+// A run directory is single-writer: Fit and FitSpec hold LockFile's lock
+// until they return, and a second fit into dir meanwhile fails at once
+// with an error wrapping ErrLocked that names the holder's PID.
 func Fit(ctx context.Context, cfg Config, dir string, resume bool, obs Observer) (*Result, error) {
+	lock, err := lockRun(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
 	if !resume {
 		if err := refuseExisting(dir); err != nil { // before loading the data
 			return nil, err
@@ -72,7 +82,7 @@ func Fit(ctx context.Context, cfg Config, dir string, resume bool, obs Observer)
 		if err != nil {
 			return nil, err
 		}
-		return FitSpec(ctx, spec, dir, false, obs)
+		return fitFrom(ctx, spec, dir, nil, nil, obs)
 	}
 	st, saved, err := checkpoint.Load(dir)
 	if err != nil {
@@ -96,6 +106,11 @@ func Fit(ctx context.Context, cfg Config, dir string, resume bool, obs Observer)
 // mid-epoch) and returns ctx.Err(). A NaN or infinite loss stops it with an
 // error wrapping ErrNaNLoss; the last checkpoint stays as it was.
 func FitSpec(ctx context.Context, spec *Spec, dir string, resume bool, obs Observer) (*Result, error) {
+	lock, err := lockRun(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Release()
 	if !resume {
 		if err := refuseExisting(dir); err != nil {
 			return nil, err
@@ -107,6 +122,22 @@ func FitSpec(ctx context.Context, spec *Spec, dir string, resume bool, obs Obser
 		return nil, err
 	}
 	return fitFrom(ctx, spec, dir, &st, saved, obs)
+}
+
+// LockFile is the lock file inside a run directory (see package
+// internal/runlock); it records the PID of the fit holding it.
+const LockFile = "fit.lock"
+
+// ErrLocked is wrapped by the error of a fit into a run directory that
+// another process is fitting into.
+var ErrLocked = runlock.ErrLocked
+
+// lockRun creates dir if needed and takes its lock.
+func lockRun(dir string) (*runlock.Lock, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return runlock.Acquire(filepath.Join(dir, LockFile))
 }
 
 // ErrRunExists is wrapped by the error of a fresh fit into a directory that
@@ -131,9 +162,6 @@ func fitFrom(ctx context.Context, spec *Spec, dir string, st *checkpoint.State, 
 		return nil, err
 	}
 	defer f.close()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
 	obs.Started(f.describe(st != nil))
 	return f.run(ctx, obs)
 }

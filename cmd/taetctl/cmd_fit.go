@@ -152,6 +152,8 @@ func runFit(ctx context.Context, cfg train.Config, out string, resume bool, g gl
 		return usageError{err}
 	case errors.Is(err, train.ErrRunExists):
 		return usagef("--out %s %v: continue it with --resume, or choose another --out", out, train.ErrRunExists)
+	case errors.Is(err, train.ErrLocked):
+		return dataError{fmt.Errorf("--out %s: %w; wait for that fit to end, or choose another --out", out, err)}
 	case errors.Is(err, train.ErrData), errors.Is(err, checkpoint.ErrCheckpoint):
 		return dataError{err}
 	case err != nil:
