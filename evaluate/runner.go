@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/taet-ml/taet/data"
 	"github.com/taet-ml/taet/eval"
 	"github.com/taet-ml/taet/internal/atomicfile"
+	"github.com/taet-ml/taet/internal/runlock"
 )
 
 // Runner attacks a test set with a list of attacks, one batch at a time,
@@ -58,6 +60,10 @@ type Result struct {
 type Results struct {
 	Clean   Result
 	Attacks []Result
+	// StateErr is the first error locking or saving the state file (a
+	// read-only or full disk): the results are complete, but a rerun
+	// starts over. After it, Run keeps the state in memory only.
+	StateErr error
 }
 
 // state is the resumable part of an evaluation: the predictions of every
@@ -81,6 +87,11 @@ type partial struct {
 // Run attacks r.Test with every attack in turn. When ctx is cancelled it
 // stops within one attack iteration, keeps the finished batches in the
 // state file and returns an error wrapping ctx.Err().
+//
+// The state file is single-writer: Run holds the lock State+".lock" and
+// fails at once with an error wrapping ErrLocked while another process
+// holds it. A state file that cannot be locked or written otherwise is no
+// reason to lose the evaluation: Run goes on and reports it in StateErr.
 func (r *Runner) Run(ctx context.Context) (*Results, error) {
 	if r.Batch < 1 {
 		return nil, fmt.Errorf("evaluate: batch %d: must be positive", r.Batch)
@@ -88,9 +99,21 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 	if err := r.Target.Check(r.Attacks); err != nil {
 		return nil, err
 	}
+	res := &Results{}
+	saving := r.State != ""
+	if saving {
+		lock, err := runlock.Acquire(r.State + ".lock")
+		switch {
+		case errors.Is(err, ErrLocked):
+			return nil, fmt.Errorf("evaluation state %w", err)
+		case err != nil:
+			res.StateErr, saving = err, false
+		default:
+			defer lock.Release()
+		}
+	}
 	st := r.load()
 	test, d := r.Test, r.Test.ImageSize()
-	res := &Results{}
 	for _, spec := range r.Attacks {
 		cfg := fmt.Sprintf("%T%+v", spec.Attack, spec.Attack)
 		p := st.Attacks[spec.Name]
@@ -117,8 +140,10 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 			took := time.Since(start).Seconds()
 			p.Seconds += took
 			seconds += took
-			if err := r.save(st); err != nil {
-				return nil, err
+			if saving {
+				if err := r.save(st); err != nil {
+					res.StateErr, saving = err, false
+				}
 			}
 			if r.Progress != nil {
 				r.Progress(Progress{Attack: spec.Name, Done: p.Done, Total: test.N, Resumed: resumed, Seconds: seconds})
@@ -161,10 +186,11 @@ func (r *Runner) load() *state {
 	return &saved
 }
 
+// ErrLocked is wrapped by Run's error when another process is running an
+// evaluation with the same state file.
+var ErrLocked = runlock.ErrLocked
+
 func (r *Runner) save(st *state) error {
-	if r.State == "" {
-		return nil
-	}
 	b, err := json.Marshal(st)
 	if err != nil {
 		return err

@@ -214,7 +214,9 @@ func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr
 	r := evaluate.Runner{Target: tgt, Test: test, Attacks: specs, Seed: o.Seed, Batch: o.Batch, State: statePath, Progress: pr.update}
 	res, err := r.Run(ctx)
 	pr.finish()
-	if err != nil {
+	if errors.Is(err, evaluate.ErrLocked) {
+		return dataError{fmt.Errorf("%w; wait for that evaluation to end, or give another --state", err)}
+	} else if err != nil {
 		return err
 	}
 	k := tgt.Classes
@@ -227,7 +229,13 @@ func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr
 	for _, a := range res.Attacks {
 		reports = append(reports, makeReport(a, tail))
 	}
-	return writeEvalOutputs(o, g, stdout, reports, tgt, test, tail)
+	if err := writeEvalOutputs(o, g, stdout, reports, tgt, test, tail); err != nil {
+		return err
+	}
+	if res.StateErr != nil { // after the results, so that they are not lost
+		return fmt.Errorf("the results above are complete, but the evaluation state was not saved (a rerun starts over): %w", res.StateErr)
+	}
+	return nil
 }
 
 // runDir returns the directory of a checkpoint path (a run directory or a file in one).

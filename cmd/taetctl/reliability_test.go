@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"github.com/taet-ml/taet/checkpoint"
 	"github.com/taet-ml/taet/data"
 	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/internal/runlock"
 	"github.com/taet-ml/taet/internal/testenv"
 )
 
@@ -86,5 +89,42 @@ func TestTwoFitsIntoOneRunDirectory(t *testing.T) {
 	}
 	if want := uint64(100 + winner); st.Config.Seed != want || st.Epoch != 1 {
 		t.Errorf("checkpoint has seed %d at epoch %d, want the winner's seed %d at epoch 1", st.Config.Seed, st.Epoch, want)
+	}
+}
+
+// TestEvalStateSingleWriter: an eval whose --state another process holds
+// exits 12 at once, naming that process.
+func TestEvalStateSingleWriter(t *testing.T) {
+	ortest.Init(t)
+	run := tinyRun(t)
+	state := filepath.Join(t.TempDir(), "state.json")
+	lock, err := runlock.Acquire(state + ".lock") // a second open file: flock refuses it as it would another process
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	err = runTaetctl("eval", "--checkpoint", run, "--attacks", "fgsm", "--state", state)
+	if got := exitCode(context.Background(), err); got != exitData || !strings.Contains(fmt.Sprint(err), fmt.Sprintf("PID %d", os.Getpid())) {
+		t.Errorf("eval with a held state: exit %d (%v), want %d naming PID %d", got, err, exitData, os.Getpid())
+	}
+}
+
+// TestEvalResultsSurviveAnUnsavableState: when the state cannot be
+// written, eval still prints every result, then fails saying why.
+func TestEvalResultsSurviveAnUnsavableState(t *testing.T) {
+	ortest.Init(t)
+	run := tinyRun(t)
+	state := filepath.Join(t.TempDir(), "no-such-dir", "state.json") // unwritable, even for root
+	var out bytes.Buffer
+	app := newApp(&globalOptions{})
+	app.Writer, app.ErrWriter = &out, io.Discard
+	err := app.RunContext(context.Background(), []string{"taetctl", "--json", "eval", "--checkpoint", run, "--attacks", "fgsm", "--state", state})
+	if got := exitCode(context.Background(), err); got == exitOK || !strings.Contains(fmt.Sprint(err), "not saved") {
+		t.Errorf("exit %d (%v), want non-zero saying the state was not saved", got, err)
+	}
+	for _, want := range []string{`"attack":"clean"`, `"attack":"fgsm"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("no %s result printed:\n%s", want, out.String())
+		}
 	}
 }
