@@ -25,12 +25,19 @@ done
 command -v npm >/dev/null || { echo "install-ort.sh: npm is needed (apt-get install npm)" >&2; exit 1; }
 mkdir -p "$dest"
 
+# LIB.sha512 holds "SIZE SHA512" of LIB as installed; taetctl checks it before
+# loading LIB (ort.CheckLibrary), so a truncated or changed library is an error
+# that says to reinstall, not a crash, and this script replaces such a library.
+sizesum() { echo "$(stat -c %s "$1") $(sha512sum "$1" | cut -d' ' -f1)"; }
+record() { sizesum "$1" > "$1.sha512"; }
+intact() { [ -f "$1" ] && [ -f "$1.sha512" ] && [ "$(cat "$1.sha512")" = "$(sizesum "$1")" ]; }
+
 # fetch PACKAGE@VERSION INTEGRITY DIR LIB...: npm pack, verify the tarball, and put
 # DIR/LIB of the package at $dest/LIB for each LIB. A stamp file records what is installed.
 fetch() {
   local spec="$1" integrity="$2" dir="$3"; shift 3
   local stamp="$dest/.${spec%@*}.integrity" lib missing=0
-  for lib in "$@"; do [ -f "$dest/$lib" ] || missing=1; done
+  for lib in "$@"; do intact "$dest/$lib" || missing=1; done
   if [ "$missing" = 0 ] && [ "$(cat "$stamp" 2>/dev/null)" = "$integrity" ]; then
     echo "install-ort.sh: $* already installed from $spec" >&2
     return
@@ -49,6 +56,7 @@ fetch() {
     tar -xzf "$tgz" -C "$tmp" --no-same-owner "$dir/$lib"
     mv -f "$tmp/$dir/$lib" "$dest/$lib.tmp"
     mv -f "$dest/$lib.tmp" "$dest/$lib"   # rename: never a half-written library
+    record "$dest/$lib"
     echo "install-ort.sh: installed $dest/$lib" >&2
   done
   echo "$integrity" > "$stamp"

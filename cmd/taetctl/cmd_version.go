@@ -16,7 +16,7 @@ func newVersionCommand(g *globalOptions) *cli.Command {
 		Usage: "print taet's version, the ONNX Runtime library and the usable execution providers",
 		Description: `Loads the ONNX Runtime library (--ort-lib, TAET_ORT_LIB, or the one
 scripts/install-ort.sh installed) and tries to create each execution provider.
-A missing library is reported, not fatal.
+A missing or broken library is reported with the rest, then exits 10.
 
 ` + exitStatusHelp,
 		Action: func(c *cli.Context) error { return runVersion(*g, c.App.Writer) },
@@ -37,7 +37,8 @@ type versionReport struct {
 func runVersion(g globalOptions, w io.Writer) error {
 	r := versionReport{MessageType: "version", Version: version, Opset: onnx.Opset,
 		RuntimeLibrary: ort.LibraryPath(g.ORTLib), Providers: map[string]string{}}
-	if err := ort.Init(g.ORTLib); err != nil {
+	initErr := ort.Init(g.ORTLib)
+	if err := initErr; err != nil {
 		r.RuntimeError = err.Error()
 	} else {
 		r.RuntimeLibrary, r.RuntimeVersion, _ = ort.Loaded()
@@ -48,7 +49,10 @@ func runVersion(g globalOptions, w io.Writer) error {
 			r.Providers[name] = err.Error()
 		}
 	}
-	return newPrinter(g, w, nil).result(r, func(w io.Writer) error { return printVersion(w, r) })
+	if err := newPrinter(g, w, nil).result(r, func(w io.Writer) error { return printVersion(w, r) }); err != nil {
+		return err
+	}
+	return initErr
 }
 
 // printVersion writes r as text.

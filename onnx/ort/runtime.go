@@ -15,7 +15,7 @@ import (
 var ErrNoRuntime = errors.New("ONNX Runtime unavailable")
 
 // InstallHint says how to get the library; errors wrapping ErrNoRuntime end with it.
-const InstallHint = "install it with `make setup` (scripts/install-ort.sh) or point --ort-lib / TAET_ORT_LIB at libonnxruntime.so"
+const InstallHint = "install or reinstall it with `make setup` (scripts/install-ort.sh) or point --ort-lib / TAET_ORT_LIB at libonnxruntime.so"
 
 // DefaultLibrary is where scripts/install-ort.sh puts the library, relative
 // to the repository root.
@@ -63,7 +63,8 @@ func LibraryPath(explicit string) string {
 // Init loads the runtime library (see LibraryPath) and creates the process's
 // runtime environment. Only the first call in a process does anything; later
 // calls return its result, whatever path they pass. The error wraps
-// ErrNoRuntime and ends with InstallHint.
+// ErrNoRuntime and ends with InstallHint. A library given as a path is
+// checked first (CheckLibrary): a broken file is an error, not a crash.
 func Init(explicitPath string) error {
 	state.Lock()
 	defer state.Unlock()
@@ -73,7 +74,7 @@ func Init(explicitPath string) error {
 	state.done = true
 	path := LibraryPath(explicitPath)
 	if filepath.IsAbs(path) || filepath.Base(path) != path {
-		if _, err := os.Stat(path); err != nil {
+		if err := CheckLibrary(path); err != nil {
 			state.err = fmt.Errorf("%w: library %s: %v; %s", ErrNoRuntime, path, err, InstallHint)
 			return state.err
 		}
