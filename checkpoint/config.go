@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -153,6 +154,14 @@ func (c Config) StageAt(e int) Stage {
 // settings spelled as names (the PGD start, the HEL variant, the device,
 // the model) are parsed, and reported, where they are used (train.Resolve).
 func (c Config) Validate() error {
+	for name, v := range map[string]float64{"imbalance ratio": c.IR, "width": c.Width, "lr": c.Optimizer.LR,
+		"momentum": c.Optimizer.Momentum, "weight decay": c.Optimizer.WeightDecay, "lr gamma": c.Optimizer.Gamma,
+		"pgd eps": c.PGD.Eps, "pgd step": c.PGD.Step, "hel alpha": c.HEL.Alpha, "hel beta": c.HEL.Beta,
+		"hel gamma": c.HEL.Gamma, "bsl tau": c.BSLTau} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("%s %v: must be a finite number", name, v)
+		}
+	}
 	switch {
 	case len(c.Stages) == 0:
 		return fmt.Errorf("no stages: give a method's preset or at least one stage")
@@ -160,6 +169,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("batch %d: must be positive", c.Batch)
 	case c.IR < 1:
 		return fmt.Errorf("imbalance ratio %v: must be ≥ 1", c.IR)
+	case c.NMax < 0:
+		return fmt.Errorf("n-max %d: must be ≥ 0 (0 = all images of the head class)", c.NMax)
+	case c.Width <= 0:
+		return fmt.Errorf("width %v: must be positive", c.Width)
 	case c.Optimizer.LR <= 0:
 		return fmt.Errorf("lr %v: must be positive", c.Optimizer.LR)
 	case c.Optimizer.Momentum < 0 || c.Optimizer.Momentum >= 1:

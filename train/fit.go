@@ -69,6 +69,11 @@ type Result struct {
 // until they return, and a second fit into dir meanwhile fails at once
 // with an error wrapping ErrLocked that names the holder's PID.
 func Fit(ctx context.Context, cfg Config, dir string, resume bool, obs Observer) (*Result, error) {
+	if !resume {
+		if err := check(cfg); err != nil { // before creating dir
+			return nil, err
+		}
+	}
 	lock, err := lockRun(dir)
 	if err != nil {
 		return nil, err

@@ -46,12 +46,12 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 				}
 			}
 			if err := sess.Run(); err != nil {
-				return nil, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
+				return nil, fmt.Errorf("%s: %w", stepName(epoch, step), err)
 			}
 			loss := float64(sess.Output("loss")[0])
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return nil, fmt.Errorf("epoch %d step %d (stage %s): %w (%v); the last checkpoint in %s is untouched",
-					epoch, step, stage.Name, ErrNaNLoss, loss, f.dir)
+				return nil, fmt.Errorf("%s (stage %s): %w (%v); the last checkpoint in %s is untouched",
+					stepName(epoch, step), stage.Name, ErrNaNLoss, loss, f.dir)
 			}
 			f.update(sess, lr)
 			lossSum += loss
@@ -64,7 +64,7 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 				if err := f.save(); err != nil {
 					return nil, err
 				}
-				return nil, ctx.Err()
+				return nil, f.interrupted(ctx)
 			}
 		}
 		elapsed := time.Since(start)
@@ -87,7 +87,7 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 			if err := f.save(); err != nil {
 				return nil, err
 			}
-			return nil, ctx.Err()
+			return nil, f.interrupted(ctx)
 		}
 		f.st.Metrics = append(f.st.Metrics, m)
 		f.st.Epoch, f.st.Step, f.st.LossSum, f.st.LossSteps = epoch+1, 0, 0, 0
@@ -96,10 +96,38 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 		}
 		obs.EpochDone(m)
 		if ctx.Err() != nil && epoch+1 < cfg.Epochs() {
-			return nil, ctx.Err()
+			return nil, f.interrupted(ctx)
 		}
 	}
 	return &Result{Metrics: f.st.Metrics, Dir: f.dir}, nil
+}
+
+// stepName names a step as the progress output does: epoch and step
+// counted from 1.
+func stepName(epoch, step int) string { return fmt.Sprintf("epoch %d step %d", epoch+1, step+1) }
+
+// InterruptedError is Fit's error when its context was cancelled: the
+// checkpoint in Dir holds every finished step, and a resumed fit continues
+// from it. It unwraps to the context's error.
+type InterruptedError struct {
+	Dir   string
+	Epoch int // the epoch the checkpoint stopped in, counted from 1
+	Step  int // steps of Epoch done; 0: Epoch has not started
+	Err   error
+}
+
+func (e *InterruptedError) Error() string {
+	if e.Step == 0 {
+		return fmt.Sprintf("interrupted; checkpoint saved in %s after epoch %d", e.Dir, e.Epoch-1)
+	}
+	return fmt.Sprintf("interrupted; checkpoint saved in %s at epoch %d step %d", e.Dir, e.Epoch, e.Step)
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
+
+// interrupted returns the InterruptedError of the saved state.
+func (f *fitter) interrupted(ctx context.Context) error {
+	return &InterruptedError{Dir: f.dir, Epoch: f.st.Epoch + 1, Step: f.st.Step, Err: ctx.Err()}
 }
 
 // adversarial replaces the training batch in f.x with its PGD examples
@@ -123,7 +151,7 @@ func (f *fitter) adversarial(epoch, step int) error {
 	err = f.pgd.Perturb(o, f.x.Data(), f.y.Data(), seeds, adv)
 	f.attackRun += set.RuntimeTime()
 	if err != nil {
-		return fmt.Errorf("epoch %d step %d: pgd: %w", epoch, step, err)
+		return fmt.Errorf("%s: pgd: %w", stepName(epoch, step), err)
 	}
 	copy(f.x.Data(), adv)
 	return nil

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 
 	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/data"
@@ -61,8 +63,8 @@ func Resolve(cfg Config) (*Spec, error) { return resolve(cfg, nil) }
 // resolve is Resolve; with a split record (resuming) it rebuilds that
 // split instead of drawing one.
 func resolve(cfg Config, split *data.SplitRecord) (*Spec, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	if err := check(cfg); err != nil {
+		return nil, err
 	}
 	dev, err := ort.ParseDevice(cfg.Device)
 	if err != nil {
@@ -84,6 +86,33 @@ func resolve(cfg Config, split *data.SplitRecord) (*Spec, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// check is what Resolve checks before it loads anything: the numbers, the
+// thread count and the names of the model and data set.
+func check(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if err := ort.CheckThreads(cfg.Threads); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if !slices.Contains(models.Names(), cfg.Model) {
+		return fmt.Errorf("%w: model %q: want one of %s", ErrConfig, cfg.Model, strings.Join(models.Names(), ", "))
+	}
+	if !slices.Contains(data.Names(), cfg.Dataset) {
+		return fmt.Errorf("%w: data set %q: want one of %s", ErrConfig, cfg.Dataset, strings.Join(data.Names(), ", "))
+	}
+	if _, err := ort.ParseDevice(cfg.Device); err != nil {
+		return fmt.Errorf("%w: device: %w", ErrConfig, err)
+	}
+	if _, err := attacks.ParseStart(string(cfg.PGD.Start)); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if _, err := losses.ParseHELVariant(cfg.HEL.Variant); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return nil
 }
 
 // StageLosses returns the training loss of each of cfg's stages, by stage
@@ -128,6 +157,9 @@ func (s *Spec) loadData(split *data.SplitRecord) error {
 		test, err := data.Load(cfg.Dataset, cfg.DataPath, "test")
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrData, err)
+		}
+		if !slices.Equal(test.Shape(), full.Shape()) {
+			return fmt.Errorf("%w: %s: test images are %v, training images %v (C, H, W): want one size", ErrData, cfg.DataPath, test.Shape(), full.Shape())
 		}
 		idx := rand.New(rand.NewPCG(cfg.Seed, streamEvalSubset)).Perm(test.N)
 		s.Eval = test.Subset(idx[:min(cfg.EvalSize, test.N)])

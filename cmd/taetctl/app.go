@@ -1,6 +1,12 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"fmt"
+	"math"
+
+	"github.com/taet-ml/taet/onnx/ort"
+	"github.com/urfave/cli/v2"
+)
 
 // version is taet's version; release builds override it with
 // -ldflags "-X main.version=...".
@@ -11,7 +17,7 @@ type globalOptions struct {
 	JSON    bool   // JSON Lines on stdout, JSON errors on stderr
 	Quiet   bool   // no progress output
 	ORTLib  string // path of libonnxruntime.so; "" = the installed default
-	Threads int    // intra-op threads for the CPU execution provider; 0 = all cores
+	Threads int    // intra-op threads for the CPU execution provider; 0 = one per CPU
 }
 
 func newApp(g *globalOptions) *cli.App {
@@ -56,13 +62,17 @@ func globalFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "json", Usage: "print results as JSON Lines on stdout", EnvVars: []string{"TAET_JSON"}},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output", EnvVars: []string{"TAET_QUIET"}},
 		&cli.StringFlag{Name: "ort-lib", Usage: "path of the ONNX Runtime shared library (default: third_party/onnxruntime/libonnxruntime.so.1 beside the repository, then the system's)", EnvVars: []string{"TAET_ORT_LIB", "ONNXRUNTIME_SHARED_LIBRARY_PATH"}},
-		&cli.IntFlag{Name: "threads", Usage: "intra-op threads for the CPU execution provider (0 = all cores)", EnvVars: []string{"TAET_THREADS"}},
+		&cli.IntFlag{Name: "threads", Usage: fmt.Sprintf("intra-op threads for the CPU execution provider: 1…%d (%d per CPU available here), or 0 for one per CPU", ort.MaxThreads(), ort.MaxThreads()/ort.AvailableCPUs()), EnvVars: []string{"TAET_THREADS"}},
 	}
 }
 
-// read copies the global flags set (or given by environment) at c's level
-// into g; a level below overrides a level above.
+// read checks the flags of c's level (checkFlags) and copies the global
+// flags set (or given by environment) there into g; a level below
+// overrides a level above.
 func (g *globalOptions) read(c *cli.Context) error {
+	if err := checkFlags(c); err != nil {
+		return err
+	}
 	if c.IsSet("json") {
 		g.JSON = c.Bool("json")
 	}
@@ -74,6 +84,9 @@ func (g *globalOptions) read(c *cli.Context) error {
 	}
 	if c.IsSet("threads") {
 		g.Threads = c.Int("threads")
+		if err := ort.CheckThreads(g.Threads); err != nil {
+			return usagef("--threads: %v", err)
+		}
 	}
 	return nil
 }
@@ -82,7 +95,27 @@ func (g *globalOptions) read(c *cli.Context) error {
 func acceptGlobalFlags(c *cli.Command, g *globalOptions) {
 	c.Flags = append(c.Flags, globalFlags()...)
 	c.Before = g.read
+	c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err} }
 	for _, sub := range c.Subcommands {
 		acceptGlobalFlags(sub, g)
 	}
+}
+
+// checkFlags rejects, for every command at once, values that parse but
+// cannot mean anything: NaN or ±Inf in a floating-point flag.
+func checkFlags(c *cli.Context) error {
+	var flags []cli.Flag
+	if c.Command != nil && c.Command.Name != "" {
+		flags = c.Command.Flags
+	} else {
+		flags = c.App.Flags
+	}
+	for _, f := range flags {
+		if ff, ok := f.(*cli.Float64Flag); ok && c.IsSet(ff.Name) {
+			if v := c.Float64(ff.Name); math.IsNaN(v) || math.IsInf(v, 0) {
+				return usagef("--%s %v: want a finite number", ff.Name, v)
+			}
+		}
+	}
+	return nil
 }

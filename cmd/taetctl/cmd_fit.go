@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/taet-ml/taet/data"
@@ -75,6 +76,11 @@ Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130;
 			if err != nil {
 				return usageError{err}
 			}
+			if c.Bool("resume") {
+				if err := checkResumeFlags(c, cfg, c.String("out")); err != nil {
+					return err
+				}
+			}
 			if err := ort.Init(g.ORTLib); err != nil {
 				return err
 			}
@@ -90,6 +96,9 @@ func fitConfig(c *cli.Context, g globalOptions) (train.Config, error) {
 		return cfg, fmt.Errorf("--method: %w", err)
 	}
 	cfg.Dataset, cfg.DataPath = c.String("dataset"), c.String("data")
+	if data.Splits(cfg.Dataset) == nil {
+		return cfg, fmt.Errorf("--dataset %q: want one of %s", cfg.Dataset, strings.Join(data.Names(), ", "))
+	}
 	if cfg.DataPath == "" {
 		cfg.DataPath = data.DefaultPath(cfg.Dataset)
 	}
@@ -142,12 +151,57 @@ func fitConfig(c *cli.Context, g globalOptions) (train.Config, error) {
 	return cfg, nil // train.Resolve checks the settings
 }
 
+// fitFlagSettings are the settings each fit flag sets, as checkResumeFlags
+// compares them; --device and --threads are not among them (a resumed run
+// may change them).
+var fitFlagSettings = map[string]func(train.Config) any{
+	"method": func(c train.Config) any { return c.Method }, "stage": func(c train.Config) any { return c.Stages },
+	"dataset": func(c train.Config) any { return c.Dataset }, "data": func(c train.Config) any { return c.DataPath },
+	"ir": func(c train.Config) any { return c.IR }, "n-max": func(c train.Config) any { return c.NMax },
+	"seed": func(c train.Config) any { return c.Seed }, "model": func(c train.Config) any { return c.Model },
+	"width": func(c train.Config) any { return c.Width }, "batch": func(c train.Config) any { return c.Batch },
+	"lr": func(c train.Config) any { return c.Optimizer.LR }, "momentum": func(c train.Config) any { return c.Optimizer.Momentum },
+	"weight-decay": func(c train.Config) any { return c.Optimizer.WeightDecay },
+	"milestones":   func(c train.Config) any { return c.Optimizer.Milestones },
+	"lr-gamma":     func(c train.Config) any { return c.Optimizer.Gamma }, "eps": func(c train.Config) any { return c.PGD.Eps },
+	"pgd-step": func(c train.Config) any { return c.PGD.Step }, "pgd-steps": func(c train.Config) any { return c.PGD.Steps },
+	"pgd-start": func(c train.Config) any { return c.PGD.Start }, "hel-alpha": func(c train.Config) any { return c.HEL.Alpha },
+	"hel-beta": func(c train.Config) any { return c.HEL.Beta }, "hel-gamma": func(c train.Config) any { return c.HEL.Gamma },
+	"hel-variant": func(c train.Config) any { return c.HEL.Variant }, "bsl-tau": func(c train.Config) any { return c.BSLTau },
+	"no-augment": func(c train.Config) any { return !c.Augment }, "eval-size": func(c train.Config) any { return c.EvalSize },
+}
+
+// checkResumeFlags returns a usage error naming both values if a flag
+// given with --resume contradicts the checkpoint in out, whose settings a
+// resumed run keeps.
+func checkResumeFlags(c *cli.Context, cfg train.Config, out string) error {
+	st, _, err := checkpoint.Load(out)
+	if err != nil {
+		return dataError{fmt.Errorf("--resume: %w", err)}
+	}
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		setting, ok := fitFlagSettings[name]
+		if !ok || !c.IsSet(name) {
+			continue
+		}
+		if given, saved := setting(cfg), setting(st.Config); !reflect.DeepEqual(given, saved) {
+			return usagef("--%s %v contradicts the checkpoint in %s, which has %v: a resumed run keeps its settings (drop --%s, or fit into another --out)",
+				name, given, out, saved, name)
+		}
+	}
+	return nil
+}
+
 // runFit trains and prints the final metrics; it has no urfave types so tests call it.
 func runFit(ctx context.Context, cfg train.Config, out string, resume bool, g globalOptions, stdout, stderr io.Writer) error {
 	obs := newFitObserver(g, stdout, stderr)
 	res, err := train.Fit(ctx, cfg, out, resume, obs)
 	obs.finish()
+	var interrupted *train.InterruptedError
 	switch {
+	case errors.As(err, &interrupted):
+		return fmt.Errorf("%w; resume with: taetctl fit --resume --out %s", err, out)
 	case errors.Is(err, train.ErrConfig):
 		return usageError{err}
 	case errors.Is(err, train.ErrRunExists):

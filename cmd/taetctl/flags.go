@@ -2,13 +2,23 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
 
-// parseFraction parses a number written as a decimal ("0.031") or a
-// fraction ("8/255"), as people write ε.
+// parseFraction parses a finite number written as a decimal ("0.031") or
+// a fraction ("8/255"), as people write ε.
 func parseFraction(s string) (float64, error) {
+	v, err := parseNumber(s)
+	if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
+		err = fmt.Errorf("%q: want a finite number", s)
+	}
+	return v, err
+}
+
+// parseNumber is parseFraction without the finiteness check.
+func parseNumber(s string) (float64, error) {
 	num, den, isFrac := strings.Cut(s, "/")
 	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
 	if err != nil {

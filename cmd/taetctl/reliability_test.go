@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/taet-ml/taet/internal/ortest"
 	"github.com/taet-ml/taet/internal/runlock"
 	"github.com/taet-ml/taet/internal/testenv"
+	"github.com/urfave/cli/v2"
 )
 
 // needFashionMNIST skips t without Debian's Fashion-MNIST.
@@ -125,6 +127,74 @@ func TestEvalResultsSurviveAnUnsavableState(t *testing.T) {
 	for _, want := range []string{`"attack":"clean"`, `"attack":"fgsm"`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("no %s result printed:\n%s", want, out.String())
+		}
+	}
+}
+
+// TestUsageErrorsExit2: an unknown flag exits 2 in every command and
+// subcommand, and so does every value that cannot work, before any work
+// starts (no data is loaded: the data path does not exist).
+func TestUsageErrorsExit2(t *testing.T) {
+	var walk func(path []string, cmds []*cli.Command)
+	walk = func(path []string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			p := append(slices.Clone(path), c.Name)
+			err := runTaetctl(append(p, "--bogus")...)
+			if got := exitCode(context.Background(), err); got != exitUsage {
+				t.Errorf("%v --bogus: exit %d (%v), want %d", p, got, err, exitUsage)
+			}
+			walk(p, c.Subcommands)
+		}
+	}
+	walk(nil, newApp(&globalOptions{}).Commands)
+
+	out := filepath.Join(t.TempDir(), "run")
+	fit := []string{"fit", "--data", "/nonexistent", "--out", out}
+	for _, args := range [][]string{
+		{"--seed", "-1"}, {"--model", "foo"}, {"--width", "-1"}, {"--width", "0"}, {"--n-max", "-5"},
+		{"--dataset", "foo"}, {"--ir", "nan"}, {"--width", "inf"}, {"--eps", "nan"}, {"--lr", "NaN"},
+		{"--hel-alpha", "-Inf"}, {"--threads", "1000"}, {"--threads", "-1"}, {"--hel-variant", "some"},
+	} {
+		err := runTaetctl(append(slices.Clone(fit), args...)...)
+		words := strings.NewReplacer("-", " ").Replace
+		if got := exitCode(context.Background(), err); got != exitUsage || !strings.Contains(words(strings.ToLower(err.Error())), words(args[0][2:])) {
+			t.Errorf("fit %v: exit %d (%v), want %d naming the flag", args, got, err, exitUsage)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a refused fit created its run directory: %v", err)
+	}
+	for _, args := range [][]string{
+		{"eval", "--checkpoint", "x", "--test-ir", "nan"}, {"eval", "--checkpoint", "x", "--eps", "inf"},
+		{"--threads", "1000", "ops"}, {"ops", "--threads", "-1"},
+	} {
+		if got := exitCode(context.Background(), runTaetctl(args...)); got != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, got, exitUsage)
+		}
+	}
+}
+
+// TestResumeRefusesContradictingFlags: --resume keeps the checkpoint's
+// settings, so a flag saying otherwise is a usage error naming both values;
+// flags that agree, and --threads, are fine.
+func TestResumeRefusesContradictingFlags(t *testing.T) {
+	ortest.Init(t)
+	run := tinyRun(t) // resnet18, width 1/8, seed 0, finished
+	for _, tc := range []struct {
+		args       []string
+		want       int
+		given, has string
+	}{
+		{[]string{"--width", "0.5"}, exitUsage, "--width 0.5", "0.125"},
+		{[]string{"--model", "resnet50"}, exitUsage, "--model resnet50", "resnet18"},
+		{[]string{"--seed", "7"}, exitUsage, "--seed 7", "has 0"},
+		{[]string{"--stage", "hel:3"}, exitUsage, "--stage [{hel 3}]", "[{ce 1}]"},
+		{[]string{"--width", "0.125", "--model", "resnet18", "--threads", "1"}, exitOK, "", ""},
+	} {
+		err := runTaetctl(append([]string{"fit", "--resume", "--out", run}, tc.args...)...)
+		got := exitCode(context.Background(), err)
+		if got != tc.want || tc.want != exitOK && (!strings.Contains(err.Error(), tc.given) || !strings.Contains(err.Error(), tc.has)) {
+			t.Errorf("fit --resume %v: exit %d (%v), want %d naming %q and %q", tc.args, got, err, tc.want, tc.given, tc.has)
 		}
 	}
 }
