@@ -32,7 +32,7 @@ const MomentumPrefix = "optimizer.momentum."
 
 // State is what a checkpoint stores besides the tensors.
 type State struct {
-	Format  string `json:"format"` // "taet-checkpoint/1"
+	Format  string `json:"format"` // "taet-checkpoint/2"
 	Version string `json:"taet_version"`
 	Config  Config `json:"config"`
 	Epoch   int    `json:"epoch"` // the epoch to run next (0-based)
@@ -50,7 +50,20 @@ type State struct {
 	Extra     map[string]string `json:"extra,omitempty"`
 }
 
-const checkpointFormat = "taet-checkpoint/1"
+// The checkpoint formats: /2 adds MetadataSumKey, the SHA-256 of the
+// State's JSON, so that the metadata too is covered (the State holds the
+// tensors' SHA-256); /1 files are still read, with the tensors checked only.
+const (
+	checkpointFormat = "taet-checkpoint/2"
+	legacyFormat     = "taet-checkpoint/1"
+)
+
+// The safetensors metadata keys of a checkpoint: the State as JSON, and
+// the hex SHA-256 of exactly those bytes.
+const (
+	MetadataKey    = "taet"
+	MetadataSumKey = "taet_sha256"
+)
 
 // ErrCheckpoint is wrapped by every error reading a checkpoint.
 var ErrCheckpoint = errors.New("bad checkpoint")
@@ -64,7 +77,8 @@ func Save(dir string, st State, tensors []safetensors.Tensor) error {
 	if err != nil {
 		return err
 	}
-	b, err := safetensors.Encode(tensors, map[string]string{"taet": string(meta)})
+	sum := sha256.Sum256(meta)
+	b, err := safetensors.Encode(tensors, map[string]string{MetadataKey: string(meta), MetadataSumKey: hex.EncodeToString(sum[:])})
 	if err != nil {
 		return err
 	}
@@ -85,14 +99,37 @@ func Load(path string) (State, []safetensors.Tensor, error) {
 	if err != nil {
 		return State{}, nil, fmt.Errorf("%w: %s: %v", ErrCheckpoint, path, err)
 	}
-	var st State
-	if err := json.Unmarshal([]byte(meta["taet"]), &st); err != nil || st.Format != checkpointFormat {
-		return State{}, nil, fmt.Errorf("%w: %s: no taet metadata (format %q, want %q)", ErrCheckpoint, path, st.Format, checkpointFormat)
+	st, err := parseMetadata(meta)
+	if err != nil {
+		return State{}, nil, fmt.Errorf("%w: %s: %v", ErrCheckpoint, path, err)
 	}
 	if got := tensorsHash(tensors); got != st.SHA256 {
 		return State{}, nil, fmt.Errorf("%w: %s: tensor data checksum %s, recorded %s (file corrupted?)", ErrCheckpoint, path, got, st.SHA256)
 	}
 	return st, tensors, nil
+}
+
+// parseMetadata checks and parses a checkpoint's safetensors metadata.
+func parseMetadata(meta map[string]string) (State, error) {
+	var st State
+	raw, ok := meta[MetadataKey]
+	if !ok {
+		return st, fmt.Errorf("no taet metadata (key %q): not a taet checkpoint", MetadataKey)
+	}
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		return st, fmt.Errorf("taet metadata is not valid JSON (edited or corrupted?): %v", err)
+	}
+	switch st.Format {
+	case legacyFormat:
+		return st, nil
+	case checkpointFormat:
+		sum := sha256.Sum256([]byte(raw))
+		if got := hex.EncodeToString(sum[:]); got != meta[MetadataSumKey] {
+			return st, fmt.Errorf("taet metadata checksum %.16s…, recorded %.16q (metadata edited or corrupted?)", got, meta[MetadataSumKey])
+		}
+		return st, nil
+	}
+	return st, fmt.Errorf("taet metadata of format %q: want %q (a newer taet's checkpoint?)", st.Format, checkpointFormat)
 }
 
 // tensorsHash returns the SHA-256 of the tensors' names, shapes and data.

@@ -42,3 +42,35 @@ func TestSaveLoad(t *testing.T) {
 		t.Errorf("corrupted checkpoint: %v, want ErrCheckpoint for the checksum", err)
 	}
 }
+
+// TestMetadataIsChecked edits the epoch in a saved checkpoint's header
+// (same length, so the file still parses) and breaks its JSON: both are
+// reported, each as what it is.
+func TestMetadataIsChecked(t *testing.T) {
+	dir := t.TempDir()
+	st := checkpoint.State{Config: checkpoint.Config{Model: "resnet18"}, Epoch: 3, Params: []string{"w"}}
+	ts := []safetensors.Tensor{{Name: "w", Shape: []int64{1}, Data: []float32{1}}}
+	if err := checkpoint.Save(dir, st, ts); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, checkpoint.File)
+	orig, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ old, new, want string }{
+		{`\"epoch\":3`, `\"epoch\":7`, "metadata checksum"},
+		{`\"epoch\":3`, `\"epoch\":}`, "not valid JSON"},
+	} {
+		b := []byte(strings.Replace(string(orig), tc.old, tc.new, 1))
+		if string(b) == string(orig) {
+			t.Fatalf("no %s in the header: %.300s", tc.old, orig)
+		}
+		if err := os.WriteFile(file, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := checkpoint.Load(file); !errors.Is(err, checkpoint.ErrCheckpoint) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s → %s: %v, want ErrCheckpoint saying %q", tc.old, tc.new, err, tc.want)
+		}
+	}
+}
