@@ -51,6 +51,9 @@ func loadIDXDir(name, dir, split string, classNames []string) (*Dataset, error) 
 	if prefix == "" {
 		return nil, fmt.Errorf("%s has no split %q (want train or test)", name, split)
 	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("load %s %s: %s is a file: want the directory holding the four %s IDX files", name, split, dir, name)
+	}
 	var paths [2]string
 	for i, kind := range []string{"images-idx3-ubyte", "labels-idx1-ubyte"} {
 		p := filepath.Join(dir, prefix+"-"+kind)
@@ -150,6 +153,9 @@ func readMaybeGzip(name string, r io.Reader) ([]byte, error) {
 }
 
 // parseIDX parses the (decompressed) IDX file b; see LoadIDX. data aliases b.
+// maxIDXDims is the most dimensions an IDX file taet reads has (images).
+const maxIDXDims = 3
+
 func parseIDX(file string, b []byte) (dims []int, data []byte, err error) {
 	if len(b) < 4 {
 		return nil, nil, formatErrorf(file, 0, "file of %d bytes is shorter than the 4-byte IDX magic", len(b))
@@ -161,8 +167,8 @@ func parseIDX(file string, b []byte) (dims []int, data []byte, err error) {
 		return nil, nil, formatErrorf(file, 2, "element type 0x%02x: want 0x08 (unsigned byte)", b[2])
 	}
 	nd := int(b[3])
-	if nd == 0 {
-		return nil, nil, formatErrorf(file, 3, "0 dimensions: want at least 1")
+	if nd == 0 || nd > maxIDXDims {
+		return nil, nil, formatErrorf(file, 3, "%d dimensions: want 1 to %d (labels [N], images [N, H, W])", nd, maxIDXDims)
 	}
 	hdr := 4 + 4*nd
 	if len(b) < hdr {

@@ -109,6 +109,7 @@ func TestIDXErrors(t *testing.T) {
 		{"magic", []byte("\x89PNG\r\n\x1a\n"), labels3, "im", 0, "magic 0x89504e47 is not IDX"},
 		{"element type", append([]byte{0, 0, 0x0d}, images3[3:]...), labels3, "im", 2, "element type 0x0d: want 0x08 (unsigned byte)"},
 		{"no dimensions", []byte{0, 0, 8, 0}, labels3, "im", 3, "0 dimensions"},
+		{"255 dimensions", append([]byte{0, 0, 8, 255}, make([]byte, 4*255)...), labels3, "im", 3, "255 dimensions: want 1 to 3"},
 		{"header truncated", images3[:9], labels3, "im", 9, "ends inside the header: 3 dimensions need 16 header bytes"},
 		{"data truncated", images3[:len(images3)-1], labels3, "im", int64(len(images3) - 1), "dimensions [3 2 2] need 12 data bytes, the file has 11"},
 		{"trailing", append(slices.Clone(images3), 0), labels3, "im", int64(len(images3)), "1 trailing bytes"},
@@ -123,6 +124,9 @@ func TestIDXErrors(t *testing.T) {
 			_, err := data.LoadIDX(filepath.Join(dir, "im"), filepath.Join(dir, "lb"), 10)
 			if err == nil {
 				t.Fatal("no error")
+			}
+			if len(err.Error()) > 300 {
+				t.Errorf("a %d-byte message: %.100q…", len(err.Error()), err)
 			}
 			if !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), filepath.Join(dir, tc.bad)) {
 				t.Errorf("error %q does not name %s and say %q", err, tc.bad, tc.want)
@@ -193,5 +197,18 @@ func TestFashionMNISTDebian(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIDXDirectoryIsAFile: a file given where the directory of IDX files
+// belongs is reported as such, not as missing files.
+func TestIDXDirectoryIsAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "train-images-idx3-ubyte")
+	if err := os.WriteFile(file, idxImages(0, 3, 2, 2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := data.Load("fashion-mnist", file, "train")
+	if err == nil || !strings.Contains(err.Error(), file+" is a file: want the directory") {
+		t.Errorf("got %v, want it to say %s is a file", err, file)
 	}
 }
