@@ -50,8 +50,11 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 			}
 			loss := float64(sess.Output("loss")[0])
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
-				return nil, fmt.Errorf("%s (stage %s): %w (%v); the last checkpoint in %s is untouched",
-					stepName(epoch, step), stage.Name, ErrNaNLoss, loss, f.dir)
+				kept := "the last checkpoint in " + f.dir + " is untouched"
+				if f.st.Epoch == 0 && f.st.Step == 0 {
+					kept = "no checkpoint was written"
+				}
+				return nil, fmt.Errorf("%s (stage %s): %w (%v); %s", stepName(epoch, step), stage.Name, ErrNaNLoss, loss, kept)
 			}
 			f.update(sess, lr)
 			lossSum += loss
