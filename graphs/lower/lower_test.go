@@ -1,0 +1,150 @@
+package lower_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/taet-ml/taet/graphs"
+	"github.com/taet-ml/taet/graphs/lower"
+	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/losses"
+	"github.com/taet-ml/taet/models"
+	"github.com/taet-ml/taet/onnx/ort"
+)
+
+func TestParseKernels(t *testing.T) {
+	for s, want := range map[string]lower.Kernels{"blocked": lower.Blocked, "standard": lower.Standard, "": lower.Blocked} {
+		if k, err := lower.ParseKernels(s); err != nil || k != want {
+			t.Errorf("ParseKernels(%q) = %v, %v; want %v", s, k, err, want)
+		}
+	}
+	if _, err := lower.ParseKernels("nchwc"); err == nil {
+		t.Error("ParseKernels(nchwc) accepted")
+	}
+}
+
+func TestBlockSize(t *testing.T) {
+	ortest.Init(t)
+	b, err := lower.BlockSize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b != 8 && b != 16 {
+		t.Fatalf("block size %d: want 8 (AVX2) or 16 (AVX-512)", b)
+	}
+	t.Logf("block size %d", b)
+}
+
+// resnetStep is the train-step graph of a ResNet-18 at half width (32…256
+// channels, so every 3×3 conv but the stem is eligible for both block sizes)
+// on 16×16 images, batch 4.
+func resnetStep(t *testing.T) *graphs.Assembled {
+	t.Helper()
+	net, err := models.ByName("resnet18", models.Options{Classes: 10, ImageSize: 16, Width: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := graphs.TrainStepGraph(graphs.GraphSpec{Name: "step", Batch: 4, Image: []int64{3, 16, 16}, Net: net, Loss: losses.CrossEntropy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// TestConvLowersEveryEligibleConv counts: ResNet-18 has 20 convolutions
+// (stem, 16 in the blocks, 3 shortcuts); the train step adds one input
+// gradient per stride-1 conv but the stem (ConvTranspose does the strided
+// ones) and no Conv for weight gradients. Every Conv but the stem's (3 input
+// channels) is lowered.
+func TestConvLowersEveryEligibleConv(t *testing.T) {
+	ortest.Init(t)
+	g := resnetStep(t)
+	convs := 0
+	for _, n := range g.Proto.GetGraph().GetNode() {
+		if n.GetOpType() == "Conv" {
+			convs++
+		}
+	}
+	low, n, err := lower.Conv(g.Model, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != convs-1 {
+		t.Fatalf("lowered %d of %d convolutions, want all but the stem", n, convs)
+	}
+	for _, nd := range low.Proto.GetGraph().GetNode() {
+		if nd.GetOpType() == "Conv" && nd.GetDomain() == "" {
+			if w, _ := g.ValueShape(nd.GetInput()[1]); w[1] != 3 {
+				t.Errorf("conv %s with weights %v left standard", nd.GetName(), w)
+			}
+		}
+	}
+}
+
+// TestConvGivesTheSameStep runs the standard and the lowered train step on
+// the same batch: loss, logits, every gradient and BatchNorm statistic agree
+// to float32 rounding (relative 1e-4 of each output's scale).
+func TestConvGivesTheSameStep(t *testing.T) {
+	ortest.Init(t)
+	g := resnetStep(t)
+	block, err := lower.BlockSize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	low, n, err := lower.Conv(g.Model, block)
+	if err != nil || n == 0 {
+		t.Fatalf("lowered %d convs: %v", n, err)
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	x := make([]float32, 4*3*16*16)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	inputs := []ortest.Tensor{ortest.F32(x, 4, 3, 16, 16), ortest.I64([]int64{0, 3, 7, 9}, 4)}
+	values := graphs.InitParams(g.Params, 3)
+	for _, p := range g.Params {
+		inputs = append(inputs, ortest.F32(values[p.Name], p.Shape...))
+	}
+	want := ortest.RunWith(t, g.Model, lower.Standard, inputs...)
+	got := ortest.RunWith(t, low, lower.Standard, inputs...)
+	for i, o := range g.Outputs {
+		scale := 0.0
+		for _, v := range want[i].F {
+			scale = max(scale, math.Abs(float64(v)))
+		}
+		for j := range want[i].F {
+			if d := math.Abs(float64(got[i].F[j] - want[i].F[j])); !(d <= 1e-4*scale+1e-7) {
+				t.Fatalf("%s[%d]: lowered %g, standard %g (scale %g)", o.Name, j, got[i].F[j], want[i].F[j], scale)
+			}
+		}
+	}
+}
+
+// TestForSessionKeepsCUDAAndStandardGraphs: only CPU sessions with blocked
+// kernels get the lowered graph.
+func TestForSessionKeepsCUDAAndStandardGraphs(t *testing.T) {
+	ortest.Init(t)
+	g := resnetStep(t)
+	plain, err := g.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		opts    ort.Options
+		k       lower.Kernels
+		lowered bool
+	}{
+		{ort.Options{}, lower.Blocked, true},
+		{ort.Options{}, lower.Standard, false},
+		{ort.Options{Device: ort.Device{CUDA: true}}, lower.Blocked, false},
+	} {
+		b, err := lower.ForSession(g.Model, tc.opts, tc.k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lowered := string(b) != string(plain); lowered != tc.lowered {
+			t.Errorf("%v, %v: lowered %v, want %v", tc.opts.Device, tc.k, lowered, tc.lowered)
+		}
+	}
+}
