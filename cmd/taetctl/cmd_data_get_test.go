@@ -137,6 +137,10 @@ func TestDataGetFailures(t *testing.T) {
 		t.Errorf("refused: exit %d, %s", code, stderr)
 	}
 
+	if entries, _ := os.ReadDir(f.cache); len(entries) != 0 {
+		t.Errorf("cache holds %v after failed downloads, want nothing", entries)
+	}
+
 	dataCatalog[0].MD5 = strings.Repeat("0", 32)
 	_, stderr, code = taetctl(t, "data", "get", "--mirror", f.url, "cifar10")
 	if code != exitData || !strings.Contains(stderr, "want 00000000000000000000000000000000: not the published file") {

@@ -140,6 +140,9 @@ func (c *Cache) Get(ctx context.Context, name string) (string, error) {
 			return "", fmt.Errorf("download %s stopped (%s kept, to resume): %w", s.Name, part, context.Cause(ctx))
 		}
 		if !progressed || attempt == maxAttempts {
+			if fi, serr := os.Stat(part); serr == nil && fi.Size() == 0 {
+				os.Remove(part) // nothing to resume
+			}
 			return "", &DownloadError{Source: s, URL: src, Path: path, Err: err}
 		}
 	}

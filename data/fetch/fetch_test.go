@@ -237,6 +237,9 @@ func TestFailuresNameTheURLAndTheWayByHand(t *testing.T) {
 			if !errors.As(err, &de) {
 				t.Fatalf("error %v: want a *fetch.DownloadError", err)
 			}
+			if entries, _ := os.ReadDir(c.Dir); len(entries) != 0 {
+				t.Errorf("cache holds %v after a failed download, want nothing", entries)
+			}
 			url := tc.mirror + "/cifar-10-binary.tar.gz"
 			for _, want := range []string{url, tc.want, "by hand: download " + f.catalog[0].URL, "save it as " + filepath.Join(c.Dir, "cifar-10-binary.tar.gz")} {
 				if !strings.Contains(err.Error(), want) {
