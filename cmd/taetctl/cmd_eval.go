@@ -74,7 +74,7 @@ interrupted evaluation resumes where it stopped.
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "checkpoint", Aliases: []string{"c"}, Usage: "checkpoint file or run directory, or an ONNX file from taetctl export (gradient-free attacks only) (required)"},
 			&cli.StringFlag{Name: "dataset", Usage: "data set (default: the checkpoint's)"},
-			&cli.StringFlag{Name: "data", Usage: "data set path (default: the checkpoint's)"},
+			&cli.StringFlag{Name: "data", Usage: "data set path (default: the checkpoint's, else the copy taetctl data get fetched)"},
 			&cli.Float64Flag{Name: "test-ir", Value: 1, Usage: "imbalance ratio of the test set (1 = as is; the TAET authors use the training IR)"},
 			&cli.StringFlag{Name: "suite", Value: "taet", Usage: "attack suite: " + strings.Join(attacks.SuiteNames(), ", ")},
 			&cli.StringSliceFlag{Name: "attacks", Usage: "attacks to run instead of a suite (comma-separated or repeated)"},
