@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/taet-ml/taet/data/fetch"
+	"github.com/taet-ml/taet/internal/ortest"
 	"github.com/taet-ml/taet/internal/synthdata"
 )
 
@@ -169,5 +170,34 @@ func TestDownloadFlag(t *testing.T) {
 	stdout, stderr, code := taetctl(t, "data", "stats", "--dataset", "cifar10", "--download", "--mirror", f.url)
 	if code != exitOK || !strings.Contains(stdout, "cifar10 train ("+filepath.Join(f.cache, "cifar-10-binary.tar.gz")+"): 50 images") {
 		t.Errorf("--download: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestFitDownloadsAndExportNamesClasses trains on a MedMNIST set that
+// fit --download fetches, then checks that the export's metadata carries
+// the set's class names from MedMNIST's table.
+func TestFitDownloadsAndExportNamesClasses(t *testing.T) {
+	ortest.Init(t)
+	f := newFetchFixture(t)
+	run := filepath.Join(t.TempDir(), "run")
+	_, stderr, code := taetctl(t, "--quiet", "--threads", "1", "fit", "--dataset", "medmnist:dermamnist", "--download", "--mirror", f.url,
+		"--stage", "ce:1", "--ir", "1", "--batch", "7", "--width", "0.125", "--eval-size", "0", "--out", run)
+	if code != exitOK {
+		t.Fatalf("fit: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(f.cache, "dermamnist.npz")); err != nil {
+		t.Fatalf("fit --download did not fill the cache: %v", err)
+	}
+	model := filepath.Join(t.TempDir(), "m.onnx")
+	if _, stderr, code = taetctl(t, "export", "--checkpoint", run, "--out", model); code != exitOK {
+		t.Fatalf("export: exit %d: %s", code, stderr)
+	}
+	var out bytes.Buffer
+	if err := runInspect(model, globalOptions{JSON: true}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var r inspectReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil || !strings.Contains(r.Metadata["class_names"], `"melanocytic nevi"`) {
+		t.Errorf("export metadata class_names = %q (%v), want DermaMNIST's", r.Metadata["class_names"], err)
 	}
 }
