@@ -75,13 +75,13 @@ Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130;
 			if err != nil {
 				return usageError{err}
 			}
-			if err := ort.Init(g.ORTLib); err != nil {
-				return err
-			}
 			if cfg.DataPath == "" {
 				if cfg.DataPath, err = newDataFetch(c, *g).path(cfg.Dataset); err != nil {
 					return err
 				}
+			}
+			if err := ort.Init(g.ORTLib); err != nil {
+				return err
 			}
 			return runFit(c.Context, cfg, c.String("out"), c.Bool("resume"), *g, c.App.Writer, c.App.ErrWriter)
 		},
