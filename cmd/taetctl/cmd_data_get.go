@@ -162,7 +162,11 @@ func (d *downloadProgress) report(p fetch.Progress) {
 	default:
 		if d.last.IsZero() {
 			d.last = now // first line after plainEvery
-			fmt.Fprintf(d.stderr, "get %s from %s\n", p.Source.Name, p.URL)
+			resume := ""
+			if p.Resumed > 0 {
+				resume = ", resuming at " + bytesText(p.Resumed)
+			}
+			fmt.Fprintf(d.stderr, "get %s from %s%s\n", p.Source.Name, p.URL, resume)
 		}
 		if now.Sub(d.last) < plainEvery && !done {
 			return
