@@ -47,6 +47,7 @@ type evalOptions struct {
 	PlotDir    string
 	State      string
 	Device     string
+	Fetch      dataFetch // finds the data set when Data is ""
 }
 
 func newEvalCommand(g *globalOptions) *cli.Command {
@@ -70,10 +71,10 @@ batches in --state (default: eval-state.json beside the checkpoint), so an
 interrupted evaluation resumes where it stopped.
 
 ` + exitStatusHelp,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "checkpoint", Aliases: []string{"c"}, Usage: "checkpoint file or run directory, or an ONNX file from taetctl export (gradient-free attacks only) (required)"},
 			&cli.StringFlag{Name: "dataset", Usage: "data set (default: the checkpoint's)"},
-			&cli.StringFlag{Name: "data", Usage: "data set path (default: the checkpoint's)"},
+			&cli.StringFlag{Name: "data", Usage: "data set path (default: the checkpoint's, else the copy taetctl data get fetched)"},
 			&cli.Float64Flag{Name: "test-ir", Value: 1, Usage: "imbalance ratio of the test set (1 = as is; the TAET authors use the training IR)"},
 			&cli.StringFlag{Name: "suite", Value: "taet", Usage: "attack suite: " + strings.Join(attacks.SuiteNames(), ", ")},
 			&cli.StringSliceFlag{Name: "attacks", Usage: "attacks to run instead of a suite (comma-separated or repeated)"},
@@ -86,7 +87,7 @@ interrupted evaluation resumes where it stopped.
 			&cli.StringFlag{Name: "plot", Usage: "write a PNG per attack (per-class clean vs robust recall) into this directory"},
 			&cli.StringFlag{Name: "state", Usage: "resumable state file (default: eval-state.json beside the checkpoint)"},
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "execution provider: cpu, cuda or cuda:N"},
-		},
+		}, fetchFlags()...),
 		Action: func(c *cli.Context) error {
 			eps, err := train.ParseFraction(c.String("eps"))
 			if err != nil {
@@ -97,6 +98,7 @@ interrupted evaluation resumes where it stopped.
 				TestIR: c.Float64("test-ir"), Suite: c.String("suite"), Eps: eps, Batch: c.Int("batch"),
 				Limit: c.Int("limit"), Seed: c.Uint64("seed"), Tail: c.Int("tail"), CSV: c.String("csv"),
 				PlotDir: c.String("plot"), State: c.String("state"), Device: c.String("device"),
+				Fetch: newDataFetch(c, *g),
 			}
 			for _, a := range c.StringSlice("attacks") {
 				o.Attacks = append(o.Attacks, strings.Split(a, ",")...)
@@ -269,11 +271,13 @@ func runEval(o evalOptions, g globalOptions, stdout, stderr io.Writer) error {
 	if o.Data == "" {
 		o.Data = tgt.dataPath
 	}
-	if o.Data == "" {
-		o.Data = data.DefaultPath(o.Dataset)
-	}
-	if o.Dataset == "" || o.Data == "" {
+	if o.Dataset == "" {
 		return usagef("--dataset and --data: %s does not say which data set it was trained on", o.Checkpoint)
+	}
+	if o.Data == "" {
+		if o.Data, err = o.Fetch.path(o.Dataset); err != nil {
+			return err
+		}
 	}
 	test, err := loadTestSet(o, tgt)
 	if err != nil {

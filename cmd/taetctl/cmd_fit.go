@@ -39,11 +39,11 @@ Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130;
 --resume continues exactly where the run stopped (same batches, same results).
 
 ` + exitStatusHelp,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "method", Value: "taet", Usage: "preset: taet, at or at-bsl"},
 			&cli.StringSliceFlag{Name: "stage", Usage: "stage NAME[:EPOCHS] (repeatable; replaces the method's stages)"},
 			&cli.StringFlag{Name: "dataset", Value: "fashion-mnist", Usage: "data set: " + strings.Join(data.Names(), ", ")},
-			&cli.StringFlag{Name: "data", Usage: "data set path (default for fashion-mnist: " + data.FashionMNISTDebianDir + ")"},
+			&cli.StringFlag{Name: "data", Usage: "data set path (default for fashion-mnist: " + data.FashionMNISTDebianDir + ", else the copy taetctl data get fetched)"},
 			&cli.Float64Flag{Name: "ir", Value: 10, Usage: "imbalance ratio of the long-tailed training split (1 = as is)"},
 			&cli.IntFlag{Name: "n-max", Usage: "images of the head class (0 = as many as the data set has)"},
 			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "seed of the split, initialisation, batches, augmentation and attacks"},
@@ -69,11 +69,16 @@ Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130;
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "execution provider: cpu, cuda or cuda:N"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "runs/fit", Usage: "run directory for the checkpoint and metrics"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its checkpoint (its settings win)"},
-		},
+		}, fetchFlags()...),
 		Action: func(c *cli.Context) error {
 			cfg, err := fitConfig(c, *g)
 			if err != nil {
 				return usageError{err}
+			}
+			if cfg.DataPath == "" {
+				if cfg.DataPath, err = newDataFetch(c, *g).path(cfg.Dataset); err != nil {
+					return err
+				}
 			}
 			if err := ort.Init(g.ORTLib); err != nil {
 				return err
@@ -90,12 +95,6 @@ func fitConfig(c *cli.Context, g globalOptions) (train.Config, error) {
 		return cfg, fmt.Errorf("--method: %w", err)
 	}
 	cfg.Dataset, cfg.DataPath = c.String("dataset"), c.String("data")
-	if cfg.DataPath == "" {
-		cfg.DataPath = data.DefaultPath(cfg.Dataset)
-	}
-	if cfg.DataPath == "" {
-		return cfg, fmt.Errorf("--data: give the path of the %s files", cfg.Dataset)
-	}
 	cfg.IR, cfg.NMax, cfg.Seed = c.Float64("ir"), c.Int("n-max"), c.Uint64("seed")
 	cfg.Model, cfg.Width = c.String("model"), c.Float64("width")
 	cfg.EvalSize, cfg.Device, cfg.Threads = c.Int("eval-size"), c.String("device"), g.Threads
