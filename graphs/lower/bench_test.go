@@ -37,7 +37,7 @@ func BenchmarkCIFARResNet18(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, graph := range []string{"train-step"} {
-		for _, k := range []lower.Kernels{lower.Standard, lower.Blocked} {
+		for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked} {
 			b.Run(fmt.Sprintf("%s/%s", graph, k), func(b *testing.B) {
 				runGraph(b, step, k)
 			})
@@ -45,13 +45,13 @@ func BenchmarkCIFARResNet18(b *testing.B) {
 	}
 }
 
-func runGraph(b *testing.B, g *graphs.Assembled, k lower.Kernels) {
-	runGraphOpts(b, g, k, ort.Options{Threads: 2})
+func runGraph(b *testing.B, g *graphs.Assembled, k ort.CPUKernels) {
+	runGraphOpts(b, g, ort.Options{Threads: 2, Kernels: k})
 }
 
-func runGraphOpts(b *testing.B, g *graphs.Assembled, k lower.Kernels, opts ort.Options) {
+func runGraphOpts(b *testing.B, g *graphs.Assembled, opts ort.Options) {
 	ortest.Init(b)
-	bytes, err := lower.ForSession(g.Model, opts, k)
+	bytes, err := lower.ForSession(g.Model, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func runGraphOpts(b *testing.B, g *graphs.Assembled, k lower.Kernels, opts ort.O
 	if err := s.Run(ins, outs); err != nil { // warm-up: the runtime's arena grows on the first run
 		b.Fatal(err)
 	}
-	cpu0 := cpuTime()
+	cpu0, sys0 := cpuTime(), sysTime()
 	for b.Loop() {
 		if err := s.Run(ins, outs); err != nil {
 			b.Fatal(err)
@@ -103,6 +103,7 @@ func runGraphOpts(b *testing.B, g *graphs.Assembled, k lower.Kernels, opts ort.O
 	}
 	b.ReportMetric(float64(b.N*128)/b.Elapsed().Seconds(), "img/s")
 	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((sysTime()-sys0).Seconds()/float64(b.N), "sys-s/op")
 }
 
 // BenchmarkWeightGrad times candidate weight gradients of a ResNet layer
@@ -173,7 +174,7 @@ func BenchmarkWeightGrad(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			runGraph(b, &graphs.Assembled{Model: model}, lower.Blocked)
+			runGraph(b, &graphs.Assembled{Model: model}, ort.Blocked)
 		})
 	}
 }
@@ -196,10 +197,10 @@ func BenchmarkProfileTrainStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, k := range []lower.Kernels{lower.Standard, lower.Blocked} {
+	for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked} {
 		b.Run(k.String(), func(b *testing.B) {
 			prefix := filepath.Join(b.TempDir(), "step")
-			runGraphOpts(b, step, k, ort.Options{Threads: 2, ProfilePrefix: prefix})
+			runGraphOpts(b, step, ort.Options{Threads: 2, Kernels: k, ProfilePrefix: prefix})
 			files, _ := filepath.Glob(prefix + "*.json")
 			if len(files) == 0 {
 				b.Fatal("no profile written")
@@ -239,4 +240,52 @@ func logProfile(b *testing.B, file string, runs int) {
 	for _, op := range ops[:min(16, len(ops))] {
 		b.Logf("%-22s %7.1f ms %5.1f%%", op, float64(byOp[op])/1000/float64(runs), 100*float64(byOp[op])/float64(total))
 	}
+}
+
+// BenchmarkBatchNormTraining times BatchNormalization in training mode on a
+// ResNet layer's activations ([128, 64, 32, 32]): the ONNX op against the same
+// statistics and normalisation written with reductions and elementwise ops.
+func BenchmarkBatchNormTraining(b *testing.B) {
+	const n, c, hw = 128, 64, 32
+	for _, tc := range []struct {
+		name string
+		out  func(x, scale, bias *graphs.Value) *graphs.Value
+	}{
+		{"op", func(x, scale, bias *graphs.Value) *graphs.Value {
+			y, _, _ := graphs.BatchNormalizationTraining(x, scale, bias, bias, scale, graphs.BatchNormOpts{})
+			return y
+		}},
+		{"reducemean", func(x, _, _ *graphs.Value) *graphs.Value { return graphs.ReduceMean(x, []int64{0, 2, 3}, true) }},
+		{"reducesum", func(x, _, _ *graphs.Value) *graphs.Value { return graphs.ReduceSum(x, []int64{0, 2, 3}, true) }},
+		{"sub-channel", func(x, _, bias *graphs.Value) *graphs.Value { return graphs.Sub(x, graphs.Reshape(bias, 1, c, 1, 1)) }},
+		{"mul-same", func(x, _, _ *graphs.Value) *graphs.Value { return graphs.Mul(x, x) }},
+		{"primitives", func(x, scale, bias *graphs.Value) *graphs.Value {
+			axes := []int64{0, 2, 3}
+			mean := graphs.ReduceMean(x, axes, true)
+			d := graphs.Sub(x, mean)
+			invStd := graphs.Reciprocal(graphs.Sqrt(graphs.Add(graphs.ReduceMean(graphs.Mul(d, d), axes, true), x.Builder().Scalar(1e-5))))
+			a := graphs.Mul(graphs.Reshape(scale, 1, c, 1, 1), invStd)
+			return graphs.Add(graphs.Mul(d, a), graphs.Reshape(bias, 1, c, 1, 1))
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			model, err := graphs.Build("bn", func(bd *graphs.Builder) {
+				x := bd.Input("x", onnx.Float, n, c, hw, hw)
+				scale := bd.Input("scale", onnx.Float, c)
+				bias := bd.Input("bias", onnx.Float, c)
+				bd.Output("out", tc.out(x, scale, bias))
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			runGraph(b, &graphs.Assembled{Model: model}, ort.Standard)
+		})
+	}
+}
+
+// sysTime is the process's system CPU time so far.
+func sysTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Stime.Nano())
 }

@@ -29,44 +29,14 @@ import (
 	"github.com/taet-ml/taet/onnx/ort"
 )
 
-// Kernels selects how CPU sessions run convolutions.
-type Kernels int
-
-const (
-	// Blocked runs the convolutions with runtime weights on the blocked-layout
-	// kernels (the default: faster on every machine measured).
-	Blocked Kernels = iota
-	// Standard runs the graph as written.
-	Standard
-)
-
-// String returns "blocked" or "standard".
-func (k Kernels) String() string {
-	if k == Standard {
-		return "standard"
-	}
-	return "blocked"
-}
-
-// ParseKernels parses "blocked" or "standard".
-func ParseKernels(s string) (Kernels, error) {
-	switch s {
-	case "blocked", "":
-		return Blocked, nil
-	case "standard":
-		return Standard, nil
-	}
-	return 0, fmt.Errorf("CPU kernels %q: want blocked or standard", s)
-}
-
 // Domain is ONNX Runtime's operator domain of the blocked-layout kernels.
 const Domain = "com.microsoft.nchwc"
 
 // ForSession returns the serialized model a session with opts should run: m
-// itself on CUDA or with Standard kernels, else m with its convolutions
+// itself on CUDA or with standard kernels, else m with its convolutions
 // blocked (Conv).
-func ForSession(m *graphs.Model, opts ort.Options, k Kernels) ([]byte, error) {
-	if opts.Device.CUDA || k == Standard {
+func ForSession(m *graphs.Model, opts ort.Options) ([]byte, error) {
+	if opts.Device.CUDA || opts.Kernels == ort.Standard {
 		return m.Bytes()
 	}
 	block, err := BlockSize()

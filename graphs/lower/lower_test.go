@@ -13,17 +13,6 @@ import (
 	"github.com/taet-ml/taet/onnx/ort"
 )
 
-func TestParseKernels(t *testing.T) {
-	for s, want := range map[string]lower.Kernels{"blocked": lower.Blocked, "standard": lower.Standard, "": lower.Blocked} {
-		if k, err := lower.ParseKernels(s); err != nil || k != want {
-			t.Errorf("ParseKernels(%q) = %v, %v; want %v", s, k, err, want)
-		}
-	}
-	if _, err := lower.ParseKernels("nchwc"); err == nil {
-		t.Error("ParseKernels(nchwc) accepted")
-	}
-}
-
 func TestBlockSize(t *testing.T) {
 	ortest.Init(t)
 	b, err := lower.BlockSize()
@@ -106,8 +95,8 @@ func TestConvGivesTheSameStep(t *testing.T) {
 	for _, p := range g.Params {
 		inputs = append(inputs, ortest.F32(values[p.Name], p.Shape...))
 	}
-	want := ortest.RunWith(t, g.Model, lower.Standard, inputs...)
-	got := ortest.RunWith(t, low, lower.Standard, inputs...)
+	want := ortest.RunWith(t, g.Model, ort.Standard, inputs...)
+	got := ortest.RunWith(t, low, ort.Standard, inputs...)
 	for i, o := range g.Outputs {
 		scale := 0.0
 		for _, v := range want[i].F {
@@ -132,19 +121,18 @@ func TestForSessionKeepsCUDAAndStandardGraphs(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		opts    ort.Options
-		k       lower.Kernels
 		lowered bool
 	}{
-		{ort.Options{}, lower.Blocked, true},
-		{ort.Options{}, lower.Standard, false},
-		{ort.Options{Device: ort.Device{CUDA: true}}, lower.Blocked, false},
+		{ort.Options{}, true},
+		{ort.Options{Kernels: ort.Standard}, false},
+		{ort.Options{Device: ort.Device{CUDA: true}}, false},
 	} {
-		b, err := lower.ForSession(g.Model, tc.opts, tc.k)
+		b, err := lower.ForSession(g.Model, tc.opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if lowered := string(b) != string(plain); lowered != tc.lowered {
-			t.Errorf("%v, %v: lowered %v, want %v", tc.opts.Device, tc.k, lowered, tc.lowered)
+			t.Errorf("%v, %v: lowered %v, want %v", tc.opts.Device, tc.opts.Kernels, lowered, tc.lowered)
 		}
 	}
 }

@@ -50,11 +50,11 @@ func I64(data []int64, shape ...int64) Tensor { return Tensor{Shape: shape, I: d
 // error. Call Init first.
 func Run(t testing.TB, m *graphs.Model, inputs ...Tensor) []Tensor {
 	t.Helper()
-	return RunWith(t, m, lower.Blocked, inputs...)
+	return RunWith(t, m, ort.Blocked, inputs...)
 }
 
 // RunWith is Run with the given CPU kernels.
-func RunWith(t testing.TB, m *graphs.Model, k lower.Kernels, inputs ...Tensor) []Tensor {
+func RunWith(t testing.TB, m *graphs.Model, k ort.CPUKernels, inputs ...Tensor) []Tensor {
 	t.Helper()
 	out, err := runE(m, k, inputs...)
 	if err != nil {
@@ -65,15 +65,15 @@ func RunWith(t testing.TB, m *graphs.Model, k lower.Kernels, inputs ...Tensor) [
 
 // RunE is Run returning the error.
 func RunE(m *graphs.Model, inputs ...Tensor) (outs []Tensor, err error) {
-	return runE(m, lower.Blocked, inputs...)
+	return runE(m, ort.Blocked, inputs...)
 }
 
-func runE(m *graphs.Model, k lower.Kernels, inputs ...Tensor) (outs []Tensor, err error) {
+func runE(m *graphs.Model, k ort.CPUKernels, inputs ...Tensor) (outs []Tensor, err error) {
 	if len(inputs) != len(m.Inputs) {
 		return nil, fmt.Errorf("%d inputs given, model has %v", len(inputs), m.InputNames())
 	}
-	opts := ort.Options{Threads: 1}
-	bytes, err := lower.ForSession(m, opts, k)
+	opts := ort.Options{Threads: 1, Kernels: k}
+	bytes, err := lower.ForSession(m, opts)
 	if err != nil {
 		return nil, err
 	}
