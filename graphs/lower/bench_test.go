@@ -3,7 +3,6 @@ package lower_test
 import (
 	"cmp"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -36,13 +35,23 @@ func BenchmarkCIFARResNet18(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, graph := range []string{"train-step"} {
-		for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked} {
-			b.Run(fmt.Sprintf("%s/%s", graph, k), func(b *testing.B) {
-				runGraph(b, step, k)
-			})
-		}
+	for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked} {
+		b.Run("train-step/"+k.String(), func(b *testing.B) { runGraph(b, step, k) })
 	}
+	attack, err := graphs.InputGradGraph(spec, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked} {
+		b.Run("input-grad/"+k.String(), func(b *testing.B) { runGraph(b, attack, k) })
+	}
+	// The weights stored in the graph: the runtime blocks the convolutions and
+	// folds BatchNorm into them itself.
+	stored, err := graphs.InputGradGraph(spec, graphs.InitParams(attack.Params, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("input-grad/initializers", func(b *testing.B) { runGraph(b, stored, ort.Standard) })
 }
 
 func runGraph(b *testing.B, g *graphs.Assembled, k ort.CPUKernels) {
