@@ -1,6 +1,7 @@
 package attacks
 
 import (
+	"context"
 	"fmt"
 	"math"
 )
@@ -16,6 +17,10 @@ type DatasetOptions struct {
 	Seed uint64
 	// KeepAdv asks for the adversarial images in DatasetResult.Adv.
 	KeepAdv bool
+	// Context, if not nil, is checked before every oracle call, that is
+	// once per attack iteration: when it is done, RunDataset stops and
+	// returns an error wrapping Context.Err().
+	Context context.Context
 	// Progress, if not nil, is called after every batch with the name of
 	// the attack running, the examples it has done and the examples it
 	// has to do (the clean pass is reported as "clean").
@@ -81,7 +86,36 @@ func RunDataset(a Attack, set OracleSet, x []float32, y []int64, o DatasetOption
 	if c, ok := a.(Cascade); ok {
 		members = c.Members
 	}
+	if o.Context != nil {
+		set = WithContext(o.Context, set)
+	}
 	return runCascade(members, set, x, y, Seeds(o.Seed, o.First, len(y)), o.KeepAdv, o.Progress)
+}
+
+// WithContext returns set with every oracle checking ctx before each call
+// (once per attack iteration): when ctx is done, Eval returns ctx.Err()
+// and the attack stops with it.
+func WithContext(ctx context.Context, set OracleSet) OracleSet {
+	return func(loss string) (Oracle, error) {
+		o, err := set(loss)
+		if err != nil {
+			return nil, err
+		}
+		return contextOracle{o, ctx}, nil
+	}
+}
+
+// contextOracle is an Oracle that stops answering once its context is done.
+type contextOracle struct {
+	Oracle
+	ctx context.Context
+}
+
+func (o contextOracle) Eval(x []float32, y, target []int64, logits, grad []float32) error {
+	if err := o.ctx.Err(); err != nil {
+		return err
+	}
+	return o.Oracle.Eval(x, y, target, logits, grad)
 }
 
 // Cascade runs its members one after another, each on the examples the

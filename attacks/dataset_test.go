@@ -1,6 +1,7 @@
 package attacks_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -225,5 +226,46 @@ func TestRunDatasetInPieces(t *testing.T) {
 	}
 	if got := append(head.Adv, tail.Adv...); !slices.Equal(got, whole.Adv) {
 		t.Error("pieces give other adversarial images than one run")
+	}
+}
+
+// countingOracle counts Eval calls and cancels a context at the limit-th.
+type countingOracle struct {
+	attacks.Oracle
+	calls  *int
+	limit  int
+	cancel func()
+}
+
+func (o countingOracle) Eval(x []float32, y, target []int64, logits, grad []float32) error {
+	*o.calls++
+	if *o.calls == o.limit {
+		o.cancel()
+	}
+	return o.Oracle.Eval(x, y, target, logits, grad)
+}
+
+// TestRunDatasetCancelled: once the context is cancelled, not one more
+// oracle call is made (so an attack stops within one iteration) and the
+// error wraps context.Canceled.
+func TestRunDatasetCancelled(t *testing.T) {
+	rng := rand.New(rand.NewPCG(testSeed(t), 14))
+	m := newMLP(rng, 64, 16, 10)
+	x, y := dataset(rng, m, 20, 4)
+	a := attacks.PGD{Eps: 0.03, Alpha: 0.01, Steps: 100, Start: attacks.StartUniform}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	inner := oracleSet(m, 8, 0, gradHonest, nil)
+	set := func(loss string) (attacks.Oracle, error) {
+		o, err := inner(loss)
+		return countingOracle{o, &calls, 7, cancel}, err
+	}
+	_, err := attacks.RunDataset(a, set, x, y, attacks.DatasetOptions{Seed: 7, Context: ctx})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("RunDataset after cancel: %v, want context.Canceled", err)
+	}
+	if calls != 7 {
+		t.Errorf("%d oracle calls, want the 7 made before the cancel", calls)
 	}
 }

@@ -2,9 +2,9 @@ package attacks
 
 // Oracle evaluates a classifier and the gradient of an attack loss for a
 // batch of images. Attacks only ever talk to an Oracle, so they are pure Go
-// iterations: the trainer backs it with an ONNX Runtime input-gradient
-// session on the current parameters, `taetctl eval` with one on a
-// checkpoint, and tests with classifiers whose gradients are known.
+// iterations: package ortoracle backs it with ONNX Runtime sessions (a
+// network's input-gradient graphs, or an exported file's logits), and tests
+// with classifiers whose gradients are known.
 //
 // Shapes: x is [N, C, H, W] in [0, 1] (row-major), y and target are [N]
 // int64 labels, logits is [N, K] and grad is [N, C, H, W]. N is fixed by the

@@ -27,6 +27,19 @@ type Dataset struct {
 // ImageSize returns C·H·W, the number of float32 values per image.
 func (d *Dataset) ImageSize() int { return d.C * d.H * d.W }
 
+// Shape returns the image shape [C, H, W].
+func (d *Dataset) Shape() []int64 { return []int64{int64(d.C), int64(d.H), int64(d.W)} }
+
+// Matches returns an error unless d has classes classes of images of shape
+// image [C, H, W], as a model, checkpoint or export expects.
+func (d *Dataset) Matches(classes int, image []int64) error {
+	if d.Classes != classes || !slices.Equal(d.Shape(), image) {
+		return fmt.Errorf("%s %s has %d classes of %d×%d×%d images; expected %d classes of %v",
+			d.Name, d.Split, d.Classes, d.C, d.H, d.W, classes, image)
+	}
+	return nil
+}
+
 // Image returns image i as a [C, H, W] slice of d.Images (not a copy).
 func (d *Dataset) Image(i int) []float32 {
 	n := d.ImageSize()

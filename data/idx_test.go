@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/taet-ml/taet/data"
+	"github.com/taet-ml/taet/internal/testenv"
 )
 
 // idxImages returns an IDX file of n synthetic h×w images, starting at image first.
@@ -138,7 +139,7 @@ func TestIDXErrors(t *testing.T) {
 // installed (CI installs it).
 func TestFashionMNISTDebian(t *testing.T) {
 	if _, err := os.Stat(data.FashionMNISTDebianDir); err != nil {
-		t.Skipf("Fashion-MNIST not installed (%v): run apt-get install dataset-fashion-mnist", err)
+		testenv.Missing(t, "Fashion-MNIST not installed (%v): run apt-get install dataset-fashion-mnist", err)
 	}
 	for _, tc := range []struct {
 		split     string

@@ -2,6 +2,7 @@ package export_test
 
 import (
 	"errors"
+	"github.com/taet-ml/taet/checkpoint"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -21,9 +22,9 @@ import (
 // random BatchNorm affine parameters and statistics and small random values
 // where the initialisation is all zeros (biases, the ViT's class token and
 // head), so that folding and every logit are exercised.
-func randomNetwork(t testing.TB, model string, o models.Options, image []int64) *export.Network {
+func randomNetwork(t testing.TB, model string, o models.Options, image []int64) *checkpoint.Network {
 	t.Helper()
-	n := &export.Network{Model: model, Options: o, Image: image}
+	n := &checkpoint.Network{Model: model, Options: o, Image: image}
 	info, err := n.Params()
 	if err != nil {
 		t.Fatal(err)

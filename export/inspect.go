@@ -2,8 +2,8 @@ package export
 
 import (
 	"encoding/json"
+	"github.com/taet-ml/taet/onnx"
 	"strconv"
-	"strings"
 
 	"github.com/taet-ml/taet/onnx/onnxpb"
 )
@@ -90,7 +90,7 @@ func Summarize(m *onnxpb.ModelProto) Summary {
 	inits := map[string]bool{}
 	for _, t := range g.GetInitializer() {
 		inits[t.GetName()] = true
-		s.Parameters += numel(t.GetDims())
+		s.Parameters += onnx.Numel(t.GetDims())
 	}
 	for _, v := range g.GetInput() {
 		if !inits[v.GetName()] {
@@ -139,7 +139,7 @@ func tensorInfo(v *onnxpb.ValueInfoProto) TensorInfo {
 	switch {
 	case t.GetTensorType() != nil:
 		tt := t.GetTensorType()
-		ti.DType = dtypeName(onnxpb.TensorProto_DataType(tt.GetElemType()))
+		ti.DType = onnx.DTypeName(onnxpb.TensorProto_DataType(tt.GetElemType()))
 		if sh := tt.GetShape(); sh != nil {
 			ti.Shape = make([]Dim, len(sh.GetDim()))
 			for i, d := range sh.GetDim() {
@@ -158,20 +158,4 @@ func tensorInfo(v *onnxpb.ValueInfoProto) TensorInfo {
 		ti.DType = "unknown"
 	}
 	return ti
-}
-
-// dtypeName returns an element type as NumPy spells it (float32, int64,
-// bool), or the lower-cased ONNX name for the rest (bfloat16, string, …).
-func dtypeName(d onnxpb.TensorProto_DataType) string {
-	switch d {
-	case onnxpb.TensorProto_FLOAT:
-		return "float32"
-	case onnxpb.TensorProto_DOUBLE:
-		return "float64"
-	case onnxpb.TensorProto_FLOAT16:
-		return "float16"
-	case onnxpb.TensorProto_UNDEFINED:
-		return "unknown"
-	}
-	return strings.ToLower(d.String())
 }

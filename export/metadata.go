@@ -3,6 +3,7 @@ package export
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/taet-ml/taet/checkpoint"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,7 +31,7 @@ import (
 // checkpoint_taet_version.
 // Numbers are written in Go's shortest form ("0.031", "10"). ONNX adds
 // batchnorm: folded or kept.
-func Metadata(n *Network, o Options) map[string]string {
+func Metadata(n *checkpoint.Network, o Options) map[string]string {
 	num := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	m := map[string]string{
 		"model":        n.Model,

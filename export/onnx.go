@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"github.com/taet-ml/taet/checkpoint"
 
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/onnx/onnxpb"
@@ -22,7 +23,7 @@ type Options struct {
 // and the metadata (see the package documentation), together with the
 // number of BatchNormalization nodes folded. Graph-building failures are
 // *graphs.BuildError.
-func ONNX(n *Network, o Options) (m *onnxpb.ModelProto, folded int, err error) {
+func ONNX(n *checkpoint.Network, o Options) (m *onnxpb.ModelProto, folded int, err error) {
 	net, err := n.Net()
 	if err != nil {
 		return nil, 0, err

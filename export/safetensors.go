@@ -1,6 +1,7 @@
 package export
 
 import (
+	"github.com/taet-ml/taet/checkpoint"
 	"github.com/taet-ml/taet/internal/safetensors"
 )
 
@@ -11,7 +12,7 @@ import (
 // load_state_dict(strict=True) (for taet's CIFAR stem, after replacing
 // conv1 by a 3×3, stride 1, padding 1 convolution and maxpool by Identity);
 // "vit" loads into torchvision's VisionTransformer with taet's sizes.
-func SafeTensors(n *Network, o Options) ([]byte, error) {
+func SafeTensors(n *checkpoint.Network, o Options) ([]byte, error) {
 	info, err := n.Params()
 	if err != nil {
 		return nil, err

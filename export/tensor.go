@@ -10,22 +10,13 @@ import (
 	"github.com/taet-ml/taet/onnx/onnxpb"
 )
 
-// numel returns the number of elements of a shape.
-func numel(dims []int64) int64 {
-	n := int64(1)
-	for _, d := range dims {
-		n *= d
-	}
-	return n
-}
-
 // floats returns the elements of a float32 tensor stored in the proto
 // (raw_data or float_data).
 func floats(t *onnxpb.TensorProto) ([]float32, error) {
 	if t.GetDataType() != int32(onnx.Float) {
 		return nil, fmt.Errorf("tensor %s: element type %v, want float32", t.GetName(), onnx.DType(t.GetDataType()))
 	}
-	n := numel(t.GetDims())
+	n := onnx.Numel(t.GetDims())
 	if raw := t.GetRawData(); raw != nil || t.GetFloatData() == nil {
 		if int64(len(raw)) != 4*n {
 			return nil, fmt.Errorf("tensor %s %v: %d bytes of data, want %d (external data is not supported)", t.GetName(), t.GetDims(), len(raw), 4*n)
@@ -48,7 +39,7 @@ func int64s(t *onnxpb.TensorProto) ([]int64, bool) {
 	if t.GetDataType() != int32(onnx.Int64) {
 		return nil, false
 	}
-	n := numel(t.GetDims())
+	n := onnx.Numel(t.GetDims())
 	if raw := t.GetRawData(); raw != nil {
 		if int64(len(raw)) != 8*n {
 			return nil, false

@@ -3,6 +3,7 @@ package export
 import (
 	"errors"
 	"fmt"
+	"github.com/taet-ml/taet/checkpoint"
 	"math"
 
 	"github.com/taet-ml/taet/onnx/ort"
@@ -30,7 +31,7 @@ type Check struct {
 // reference at a static batch. It returns what it measured, and an error
 // wrapping ErrMismatch when MaxAbsDiff exceeds the Bound or a logit is not
 // finite. Runtime errors wrap ort.ErrNoRuntime where the library is missing.
-func Verify(model []byte, n *Network, x []float32, tolerance float64, opts ort.Options) (Check, error) {
+func Verify(model []byte, n *checkpoint.Network, x []float32, tolerance float64, opts ort.Options) (Check, error) {
 	per := n.Image[0] * n.Image[1] * n.Image[2]
 	if len(x) == 0 || int64(len(x))%per != 0 {
 		return Check{}, fmt.Errorf("verify: %d input values are not whole images of %v", len(x), n.Image)

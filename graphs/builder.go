@@ -89,7 +89,7 @@ func (v *Value) Dim(i int) int64 {
 }
 
 // Size returns the number of elements.
-func (v *Value) Size() int64 { return numel(v.shape) }
+func (v *Value) Size() int64 { return onnx.Numel(v.shape) }
 
 // Builder returns the builder v belongs to.
 func (v *Value) Builder() *Builder { return v.b }
@@ -100,7 +100,9 @@ func (v *Value) Node() *Node { return v.node }
 // IsInitializer reports whether v is an initializer (constant data stored in the graph).
 func (v *Value) IsInitializer() bool { return v.init != nil }
 
-func (v *Value) String() string { return fmt.Sprintf("%s %s%v", v.name, dtypeName(v.dtype), v.shape) }
+func (v *Value) String() string {
+	return fmt.Sprintf("%s %s%v", v.name, onnx.DTypeName(v.dtype), v.shape)
+}
 
 // Node is one ONNX operator application.
 type Node struct {
@@ -236,8 +238,8 @@ func (b *Builder) Input(name string, dtype onnx.DType, shape ...int64) *Value {
 // parameter in eval and deploy graphs). data is copied.
 func (b *Builder) Initializer(name string, shape []int64, data []float32) *Value {
 	b.claim("Initializer", name)
-	if int64(len(data)) != numel(shape) {
-		b.fail("Initializer", "initializer %q: shape %v needs %d values, got %d", name, shape, numel(shape), len(data))
+	if int64(len(data)) != onnx.Numel(shape) {
+		b.fail("Initializer", "initializer %q: shape %v needs %d values, got %d", name, shape, onnx.Numel(shape), len(data))
 	}
 	v := &Value{b: b, name: name, dtype: onnx.Float, shape: slices.Clone(shape), init: floatTensor(name, shape, data)}
 	b.inits = append(b.inits, v)

@@ -48,7 +48,7 @@ func (v ValueInfo) MarshalJSON() ([]byte, error) {
 		Name  string  `json:"name"`
 		DType string  `json:"dtype"`
 		Shape []int64 `json:"shape"`
-	}{v.Name, dtypeName(v.DType), v.Shape})
+	}{v.Name, onnx.DTypeName(v.DType), v.Shape})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -62,7 +62,7 @@ func (v *ValueInfo) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	for _, d := range []onnx.DType{onnx.Float, onnx.Int64, onnx.Bool} {
-		if dtypeName(d) == j.DType {
+		if onnx.DTypeName(d) == j.DType {
 			*v = ValueInfo{j.Name, d, j.Shape}
 			return nil
 		}
@@ -234,23 +234,3 @@ func int64Tensor(name string, shape []int64, data []int64) *onnxpb.TensorProto {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-func numel(shape []int64) int64 {
-	n := int64(1)
-	for _, d := range shape {
-		n *= d
-	}
-	return n
-}
-
-func dtypeName(d onnx.DType) string {
-	switch d {
-	case onnx.Float:
-		return "float32"
-	case onnx.Int64:
-		return "int64"
-	case onnx.Bool:
-		return "bool"
-	}
-	return d.String()
-}

@@ -165,8 +165,8 @@ func Clip(x *Value, lo, hi float32) *Value {
 // Constant returns a float32 constant of the given shape (ONNX Constant-13).
 // data is copied.
 func (b *Builder) Constant(shape []int64, data []float32) *Value {
-	if int64(len(data)) != numel(shape) {
-		b.fail("Constant", "shape %v needs %d values, got %d", shape, numel(shape), len(data))
+	if int64(len(data)) != onnx.Numel(shape) {
+		b.fail("Constant", "shape %v needs %d values, got %d", shape, onnx.Numel(shape), len(data))
 	}
 	name := b.peekName("Constant")
 	return b.add1("Constant", nil, []attr{attrTensor("value", floatTensor(name, shape, data))}, outSpec{onnx.Float, shape})
@@ -174,8 +174,8 @@ func (b *Builder) Constant(shape []int64, data []float32) *Value {
 
 // ConstantInt64 returns an int64 constant of the given shape (ONNX Constant-13).
 func (b *Builder) ConstantInt64(shape []int64, data []int64) *Value {
-	if int64(len(data)) != numel(shape) {
-		b.fail("Constant", "shape %v needs %d values, got %d", shape, numel(shape), len(data))
+	if int64(len(data)) != onnx.Numel(shape) {
+		b.fail("Constant", "shape %v needs %d values, got %d", shape, onnx.Numel(shape), len(data))
 	}
 	name := b.peekName("Constant")
 	return b.add1("Constant", nil, []attr{attrTensor("value", int64Tensor(name, shape, data))}, outSpec{onnx.Int64, shape})

@@ -660,7 +660,7 @@ func gradAveragePool(n *Node, gy []*Value) []*Value {
 // gradGlobalAveragePool: each element gets 1/(H·W) of its channel's gradient.
 func gradGlobalAveragePool(n *Node, gy []*Value) []*Value {
 	x := n.Input(0)
-	hw := numel(x.shape[2:])
+	hw := onnx.Numel(x.shape[2:])
 	return []*Value{Expand(Mul(gy[0], n.b.Scalar(1/float32(hw))), x.shape...)}
 }
 
@@ -717,7 +717,7 @@ func gradBatchNormTraining(n *Node, x, scale, g *Value) []*Value {
 	b := n.b
 	cs, axes := channelShape(x), channelAxes(x)
 	channels := x.shape[1]
-	invM := b.Scalar(float32(channels) / float32(numel(x.shape)))
+	invM := b.Scalar(float32(channels) / float32(onnx.Numel(x.shape)))
 	mean := ReduceMean(x, axes, true)
 	d := Sub(x, mean)
 	invStd := Reciprocal(Sqrt(Add(ReduceMean(Mul(d, d), axes, true), b.Scalar(n.AttrFloat("epsilon", 1e-5)))))

@@ -48,7 +48,7 @@ func Reshape(x *Value, shape ...int64) *Value {
 		}
 		out[infer] = x.Size() / known
 	}
-	if numel(out) != x.Size() {
+	if onnx.Numel(out) != x.Size() {
 		b.fail("Reshape", "cannot reshape %s to %v", x, shape)
 	}
 	return b.add1("Reshape", []*Value{x, b.ints(out)}, nil, outSpec{x.dtype, out})
@@ -88,7 +88,7 @@ func Flatten(x *Value, axis int64) *Value {
 	if axis < 0 || axis > int64(x.Rank()) {
 		b.fail("Flatten", "axis %d out of range for %s", axis, x)
 	}
-	out := []int64{numel(x.shape[:axis]), numel(x.shape[axis:])}
+	out := []int64{onnx.Numel(x.shape[:axis]), onnx.Numel(x.shape[axis:])}
 	return b.add1("Flatten", []*Value{x}, []attr{attrInt("axis", axis)}, outSpec{x.dtype, out})
 }
 
@@ -450,7 +450,7 @@ func sliceFirst(d, start, step int64) int64 {
 func gradGather(n *Node, gy []*Value) []*Value {
 	x, idx, g := n.Input(0), n.Input(1), gy[0]
 	a := n.AttrInt("axis", 0)
-	// Flatten the index axes of g into one: [pre, K, post], K = numel(idx).
+	// Flatten the index axes of g into one: [pre, K, post], K = onnx.Numel(idx).
 	k := idx.Size()
 	flat := slices.Concat(x.shape[:a], []int64{k}, x.shape[a+1:])
 	g = Reshape(g, flat...)

@@ -30,7 +30,7 @@ type ParamInfo struct {
 }
 
 // Size returns the number of elements.
-func (p ParamInfo) Size() int64 { return numel(p.Shape) }
+func (p ParamInfo) Size() int64 { return onnx.Numel(p.Shape) }
 
 // Vars hands a network builder its parameters by torchvision-style name and
 // decides how they enter the graph and how BatchNormalization runs:
@@ -154,10 +154,13 @@ func (v *Vars) BatchNorm(prefix string, x *Value) *Value {
 	return y
 }
 
+// streamInit is the PCG stream of InitParams.
+const streamInit uint64 = 0x7AE7
+
 // InitParams returns initial data for params, drawn from a PCG generator
 // seeded with seed, in order (the same seed gives the same parameters).
 func InitParams(params []ParamInfo, seed uint64) map[string][]float32 {
-	rng := rand.New(rand.NewPCG(seed, 0x7AE7))
+	rng := rand.New(rand.NewPCG(seed, streamInit))
 	out := make(map[string][]float32, len(params))
 	for _, p := range params {
 		data := make([]float32, p.Size())

@@ -3,6 +3,7 @@ package onnx
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/taet-ml/taet/internal/atomicfile"
 	"github.com/taet-ml/taet/onnx/onnxpb"
@@ -44,6 +45,33 @@ const (
 	Int64 = onnxpb.TensorProto_INT64
 	Bool  = onnxpb.TensorProto_BOOL
 )
+
+// DTypeName returns an element type as NumPy spells it (float32, float64,
+// float16), "unknown" for UNDEFINED and the lower-cased ONNX name for the
+// rest (int64, bool, bfloat16, string, …).
+func DTypeName(d DType) string {
+	switch d {
+	case onnxpb.TensorProto_FLOAT:
+		return "float32"
+	case onnxpb.TensorProto_DOUBLE:
+		return "float64"
+	case onnxpb.TensorProto_FLOAT16:
+		return "float16"
+	case onnxpb.TensorProto_UNDEFINED:
+		return "unknown"
+	}
+	return strings.ToLower(d.String())
+}
+
+// Numel returns the number of elements of a tensor of the shape, ∏ shape
+// (1 for a scalar).
+func Numel(shape []int64) int64 {
+	n := int64(1)
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
 
 // Marshal serializes m deterministically: the same model gives the same bytes.
 func Marshal(m *onnxpb.ModelProto) ([]byte, error) {

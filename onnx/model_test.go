@@ -35,3 +35,18 @@ func TestReadFileRejectsGarbage(t *testing.T) {
 		t.Error("garbage accepted as a model")
 	}
 }
+
+func TestDTypeNameAndNumel(t *testing.T) {
+	for d, want := range map[onnx.DType]string{onnx.Float: "float32", onnx.Int64: "int64", onnx.Bool: "bool",
+		onnxpb.TensorProto_DOUBLE: "float64", onnxpb.TensorProto_BFLOAT16: "bfloat16", onnxpb.TensorProto_UNDEFINED: "unknown"} {
+		if got := onnx.DTypeName(d); got != want {
+			t.Errorf("DTypeName(%v) = %q, want %q", d, got, want)
+		}
+	}
+	if n := onnx.Numel([]int64{2, 3, 4}); n != 24 {
+		t.Errorf("Numel([2 3 4]) = %d", n)
+	}
+	if n := onnx.Numel(nil); n != 1 {
+		t.Errorf("Numel of a scalar = %d, want 1", n)
+	}
+}

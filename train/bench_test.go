@@ -7,16 +7,18 @@ import (
 	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/internal/ortsession"
 	"github.com/taet-ml/taet/losses"
 	"github.com/taet-ml/taet/models"
 	"github.com/taet-ml/taet/onnx/ort"
+	"github.com/taet-ml/taet/ortoracle"
 )
 
 // benchRig is CIFAR ResNet-18 at batch 128 on 2 threads, with a train-step
 // session for a loss and the attack session, as Fit wires them.
 type benchRig struct {
 	f    *fitter
-	step *session
+	step *ortsession.Session
 }
 
 func newBenchRig(b *testing.B, loss string) *benchRig {
@@ -34,7 +36,7 @@ func newBenchRig(b *testing.B, loss string) *benchRig {
 	}
 	opts := ort.Options{Threads: 2}
 	f := &fitter{cfg: Config{Batch: batch, PGD: PGD{Eps: 0.031, Step: 0.003, Steps: 10, Start: StartNormal}},
-		classes: 10, image: image, net: net, opts: opts, steps: map[string]*session{}}
+		classes: 10, image: image, net: net, opts: opts, steps: map[string]*ortsession.Session{}}
 	must := func(err error) {
 		if err != nil {
 			b.Fatal(err)
@@ -48,7 +50,7 @@ func newBenchRig(b *testing.B, loss string) *benchRig {
 	must(err)
 	f.p, err = newParams(g.Params, graphs.InitParams(g.Params, 1))
 	must(err)
-	step, err := newSession(g.Model, opts, append([]ort.Value{f.x, f.y}, f.p.values()...))
+	step, err := ortsession.New(g.Model, opts, append([]ort.Value{f.x, f.y}, f.p.values()...))
 	must(err)
 	rng := rand.New(rand.NewPCG(2, 2))
 	for i := range f.x.Data() {
@@ -60,7 +62,7 @@ func newBenchRig(b *testing.B, loss string) *benchRig {
 	return &benchRig{f: f, step: step}
 }
 
-func (r *benchRig) close() { r.step.close(); r.f.close() }
+func (r *benchRig) close() { r.step.Close(); r.f.close() }
 
 // BenchmarkStep measures training steps of CIFAR ResNet-18, batch 128,
 // 2 threads: "clean" is one CE step on clean images (TAET stage 1), "taet"
@@ -81,14 +83,14 @@ func BenchmarkStep(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				if err := r.step.run(); err != nil {
+				if err := r.step.Run(); err != nil {
 					b.Fatal(err)
 				}
 				r.f.update(r.step, 0.01)
 				n++
 			}
 			b.ReportMetric(float64(n*128)/b.Elapsed().Seconds(), "img/s")
-			b.ReportMetric(1-(r.step.inRun+r.f.attackRun).Seconds()/b.Elapsed().Seconds(), "go-overhead")
+			b.ReportMetric(1-(r.step.RuntimeTime()+r.f.attackRun).Seconds()/b.Elapsed().Seconds(), "go-overhead")
 		})
 	}
 }
@@ -107,7 +109,7 @@ func BenchmarkPGD20(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	set := NewOracleSet(net, graphs.InitParams(info.Params, 1), []int64{3, 32, 32}, 128, 10, 0, ort.Options{Threads: 2})
+	set := ortoracle.NewSet(net, graphs.InitParams(info.Params, 1), []int64{3, 32, 32}, 128, 10, 0, ort.Options{Threads: 2})
 	defer set.Close()
 	o, err := set.Get("ce")
 	if err != nil {

@@ -2,146 +2,28 @@ package train
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
+
+	"github.com/taet-ml/taet/checkpoint"
 )
 
-// Stage is one phase of a fit: a loss on clean or adversarial images for a
-// number of epochs.
-type Stage struct {
-	Name   string `json:"name"` // ce | at | bsl | hel
-	Epochs int    `json:"epochs"`
-}
+// The configuration of a fit is what its checkpoints store (package
+// checkpoint); these names let a caller of Fit spell it as train's.
+type (
+	Config       = checkpoint.Config
+	Stage        = checkpoint.Stage
+	PGD          = checkpoint.PGD
+	PGDStart     = checkpoint.PGDStart
+	HEL          = checkpoint.HEL
+	Optimizer    = checkpoint.Optimizer
+	EpochMetrics = checkpoint.EpochMetrics
+)
 
-// The stages taet knows:
-//
-//	ce   cross-entropy on clean images (TAET stage 1)
-//	at   cross-entropy on PGD examples (Madry et al.'s AT)
-//	bsl  balanced softmax on PGD examples (AT-BSL)
-//	hel  the Hierarchical Equalization Loss on PGD examples (TAET stage 2)
-var stageNames = []string{"ce", "at", "bsl", "hel"}
-
-// Adversarial reports whether the stage trains on PGD examples.
-func (s Stage) Adversarial() bool { return s.Name != "ce" }
-
-// ParseStage parses "NAME" or "NAME:EPOCHS"; epochs default to def.
-func ParseStage(s string, def int) (Stage, error) {
-	name, ep, hasEp := strings.Cut(s, ":")
-	st := Stage{Name: name, Epochs: def}
-	if !contains(stageNames, name) {
-		return st, fmt.Errorf("stage %q: want one of %s, optionally with :EPOCHS", s, strings.Join(stageNames, ", "))
-	}
-	if hasEp {
-		n, err := strconv.Atoi(ep)
-		if err != nil || n <= 0 {
-			return st, fmt.Errorf("stage %q: epochs must be a positive integer", s)
-		}
-		st.Epochs = n
-	}
-	if st.Epochs <= 0 {
-		return st, fmt.Errorf("stage %q: give its epochs as %s:EPOCHS", s, name)
-	}
-	return st, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// PGDStart is how PGD initialises the adversarial example.
-type PGDStart string
-
+// PGD starts (see checkpoint.PGDStart).
 const (
-	StartNone    PGDStart = "none"    // x itself
-	StartUniform PGDStart = "uniform" // x + U(−ε, ε)
-	StartNormal  PGDStart = "normal"  // x + 0.001·N(0, 1), the TAET authors' code
+	StartNone    = checkpoint.StartNone
+	StartUniform = checkpoint.StartUniform
+	StartNormal  = checkpoint.StartNormal
 )
-
-// PGD configures the training attack: L∞ projected gradient ascent on the
-// mean cross-entropy, BatchNorm in inference mode.
-type PGD struct {
-	Eps   float64  `json:"eps"`
-	Step  float64  `json:"step"`
-	Steps int      `json:"steps"`
-	Start PGDStart `json:"start"`
-}
-
-// HEL configures the Hierarchical Equalization Loss (see package losses).
-type HEL struct {
-	Alpha   float64 `json:"alpha"`
-	Beta    float64 `json:"beta"`
-	Gamma   float64 `json:"gamma"`
-	Variant string  `json:"variant"` // all-classes (the authors' code) | present-classes (the paper's text)
-}
-
-// Optimizer is SGD with momentum and weight decay (PyTorch semantics) and a
-// multi-step learning-rate schedule.
-type Optimizer struct {
-	LR          float64 `json:"lr"`
-	Momentum    float64 `json:"momentum"`
-	WeightDecay float64 `json:"weight_decay"`
-	Milestones  []int   `json:"milestones"` // epochs (0-based, counted over all stages) at which LR is multiplied by Gamma
-	Gamma       float64 `json:"gamma"`
-}
-
-// LRAt returns the learning rate of epoch e.
-func (o Optimizer) LRAt(e int) float64 {
-	lr := o.LR
-	for _, m := range o.Milestones {
-		if e >= m {
-			lr *= o.Gamma
-		}
-	}
-	return lr
-}
-
-// Config is the full, resolved description of a fit. It is stored in every
-// checkpoint, so a resumed run continues with exactly the same settings.
-type Config struct {
-	Method    string    `json:"method"` // the preset the stages came from, or "custom"
-	Dataset   string    `json:"dataset"`
-	DataPath  string    `json:"data_path"`
-	IR        float64   `json:"imbalance_ratio"`
-	NMax      int       `json:"n_max"` // images of the head class; 0 = all the data set has
-	Seed      uint64    `json:"seed"`
-	Model     string    `json:"model"`
-	Width     float64   `json:"width"`
-	Stages    []Stage   `json:"stages"`
-	Optimizer Optimizer `json:"optimizer"`
-	Batch     int       `json:"batch"`
-	PGD       PGD       `json:"pgd"`
-	HEL       HEL       `json:"hel"`
-	BSLTau    float64   `json:"bsl_tau"`
-	Augment   bool      `json:"augment"`
-	EvalSize  int       `json:"eval_size"` // held-out test images scored after each epoch
-	Threads   int       `json:"threads"`
-	Device    string    `json:"device"`
-}
-
-// Epochs returns the total number of epochs over all stages.
-func (c Config) Epochs() int {
-	n := 0
-	for _, s := range c.Stages {
-		n += s.Epochs
-	}
-	return n
-}
-
-// StageAt returns the stage that epoch e (0-based) belongs to.
-func (c Config) StageAt(e int) Stage {
-	for _, s := range c.Stages {
-		if e < s.Epochs {
-			return s
-		}
-		e -= s.Epochs
-	}
-	return c.Stages[len(c.Stages)-1]
-}
 
 // Preset returns the configuration of a method as its authors ran it on
 // CIFAR (DESIGN.md section 6), to be adjusted by flags:
@@ -163,64 +45,14 @@ func Preset(method string) (Config, error) {
 	}
 	switch method {
 	case "taet":
-		c.Stages = []Stage{{"ce", 40}, {"hel", 60}}
+		c.Stages = []Stage{{Name: "ce", Epochs: 40}, {Name: "hel", Epochs: 60}}
 		c.PGD = PGD{Eps: 0.031, Step: 0.003, Steps: 10, Start: StartNormal}
 	case "at":
-		c.Stages = []Stage{{"at", 100}}
+		c.Stages = []Stage{{Name: "at", Epochs: 100}}
 	case "at-bsl":
-		c.Stages = []Stage{{"bsl", 100}}
+		c.Stages = []Stage{{Name: "bsl", Epochs: 100}}
 	default:
 		return c, fmt.Errorf("method %q: want taet, at or at-bsl", method)
 	}
 	return c, nil
-}
-
-// Validate reports the first setting that cannot work.
-func (c Config) Validate() error {
-	switch {
-	case len(c.Stages) == 0:
-		return fmt.Errorf("no stages: give --method or --stage")
-	case c.Batch <= 0:
-		return fmt.Errorf("batch %d: must be positive", c.Batch)
-	case c.IR < 1:
-		return fmt.Errorf("imbalance ratio %v: must be ≥ 1", c.IR)
-	case c.Optimizer.LR <= 0:
-		return fmt.Errorf("lr %v: must be positive", c.Optimizer.LR)
-	case c.Optimizer.Momentum < 0 || c.Optimizer.Momentum >= 1:
-		return fmt.Errorf("momentum %v: must be in [0, 1)", c.Optimizer.Momentum)
-	case c.Optimizer.WeightDecay < 0:
-		return fmt.Errorf("weight decay %v: must be ≥ 0", c.Optimizer.WeightDecay)
-	case c.PGD.Eps < 0 || c.PGD.Eps > 1 || c.PGD.Step < 0 || c.PGD.Steps < 0:
-		return fmt.Errorf("pgd: eps %v and step %v must be in [0, 1], steps %d ≥ 0", c.PGD.Eps, c.PGD.Step, c.PGD.Steps)
-	case c.PGD.Start != StartNone && c.PGD.Start != StartUniform && c.PGD.Start != StartNormal:
-		return fmt.Errorf("pgd start %q: want none, uniform or normal", c.PGD.Start)
-	case c.HEL.Variant != "all-classes" && c.HEL.Variant != "present-classes":
-		return fmt.Errorf("hel variant %q: want all-classes or present-classes", c.HEL.Variant)
-	case c.EvalSize < 0:
-		return fmt.Errorf("eval size %d: must be ≥ 0", c.EvalSize)
-	}
-	for _, s := range c.Stages {
-		if _, err := ParseStage(fmt.Sprintf("%s:%d", s.Name, s.Epochs), 0); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// ParseFraction parses a number written as a decimal ("0.031") or a
-// fraction ("8/255"), as people write ε.
-func ParseFraction(s string) (float64, error) {
-	num, den, isFrac := strings.Cut(s, "/")
-	n, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q: want a number or a fraction like 8/255", s)
-	}
-	if !isFrac {
-		return n, nil
-	}
-	d, err := strconv.ParseFloat(strings.TrimSpace(den), 64)
-	if err != nil || d == 0 {
-		return 0, fmt.Errorf("%q: want a number or a fraction like 8/255", s)
-	}
-	return n / d, nil
 }

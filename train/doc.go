@@ -2,20 +2,28 @@
 // cross-entropy, then the Hierarchical Equalization Loss on PGD examples)
 // and its baselines (AT, AT-BSL) as sequences of Stages.
 //
-// A fit builds one train-step graph per stage loss and one input-gradient
-// graph for the attack, all taking the parameters as inputs. The parameters,
-// their SGD momentum and the BatchNorm running statistics live in ONNX
-// Runtime tensors that wrap Go slices, shared by every session: PGD examples
-// are computed on the current parameters (BatchNorm in inference mode), the
-// update runs the train-step graph (BatchNorm in training mode) and SGD
-// updates the slices in place (sgdStep, PyTorch's semantics).
+// A Config is a fit as strings and numbers, the form checkpoints store;
+// Preset gives the methods' published settings. Resolve turns a Config into
+// a Spec (the network, the long-tailed data, each stage's loss, the PGD
+// attack, the runtime options), parsing each setting once; a Go program can
+// instead build a Spec with a network and data set of its own. Fit resolves
+// and runs a Config, FitSpec runs a Spec.
 //
-// After every epoch Fit scores a held-out subset of the test split (clean
-// balanced accuracy, and balanced robustness under the training PGD) and
-// writes a checkpoint atomically: a safetensors file with the parameters,
-// the optimizer state and a State (the resolved Config, epoch and step, the
-// data split record, the metrics so far, a checksum). Everything random is
-// derived from the seed, the epoch and the position in it, so a run
-// interrupted between steps and resumed gives the same parameters as an
-// uninterrupted one. Fit reports through an Observer and never prints.
+// A fit builds one train-step graph per stage, taking the parameters as
+// inputs. The parameters, their SGD momentum and the BatchNorm running
+// statistics live in ONNX Runtime tensors that wrap Go slices, shared by
+// every train-step session; SGD updates the slices in place (sgdStep,
+// PyTorch's semantics). For every adversarial step, PGD examples are
+// computed on the current parameters (BatchNorm in inference mode) through
+// an input-gradient session built for that step with the parameters stored
+// in the graph (package ortoracle), which runs faster than one reading them
+// as inputs.
+//
+// After every epoch a fit scores Spec.Eval with package evaluate's runner
+// (clean balanced accuracy, and balanced robustness under the training PGD)
+// and writes a checkpoint atomically (package checkpoint). Everything random
+// is derived from the seed, the epoch and the position in it, so a run
+// interrupted between steps, or during its evaluation, and resumed gives the
+// same parameters as an uninterrupted one. A fit reports through an
+// Observer (nil is silent) and never prints.
 package train

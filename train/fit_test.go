@@ -3,6 +3,7 @@ package train_test
 import (
 	"context"
 	"errors"
+	"github.com/taet-ml/taet/checkpoint"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -32,16 +33,23 @@ func tinyConfig(t *testing.T, stages ...train.Stage) train.Config {
 type quiet struct {
 	epochs   []train.EpochMetrics
 	cancelAt [2]int // epoch, step (1-based) after which to cancel
-	cancel   context.CancelFunc
+	// cancelEval, if set, cancels when the evaluation of epoch
+	// cancelAt[0] starts instead.
+	cancelEval bool
+	cancel     context.CancelFunc
 }
 
 func (q *quiet) Started(train.Run) {}
-func (q *quiet) Evaluating(int)    {}
+func (q *quiet) Evaluating(epoch int) {
+	if q.cancel != nil && q.cancelEval && epoch == q.cancelAt[0] {
+		q.cancel()
+	}
+}
 func (q *quiet) EpochDone(m train.EpochMetrics) {
 	q.epochs = append(q.epochs, m)
 }
 func (q *quiet) StepDone(e train.StepEvent) {
-	if q.cancel != nil && e.Epoch == q.cancelAt[0] && e.Step == q.cancelAt[1] {
+	if q.cancel != nil && !q.cancelEval && e.Epoch == q.cancelAt[0] && e.Step == q.cancelAt[1] {
 		q.cancel()
 	}
 }
@@ -79,7 +87,7 @@ func TestResumeIsExact(t *testing.T) {
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted fit returned %v, want context.Canceled", err)
 	}
-	st, _, err := train.LoadCheckpoint(split)
+	st, _, err := checkpoint.Load(split)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,23 +97,67 @@ func TestResumeIsExact(t *testing.T) {
 	if _, err := train.Fit(context.Background(), cfg, split, true, &quiet{}); err != nil {
 		t.Fatal(err)
 	}
-	a, ta, err := train.LoadCheckpoint(whole)
+	sameRuns(t, whole, split)
+}
+
+// sameRuns fails t unless the checkpoints in dirs a (uninterrupted) and b
+// (resumed) hold the same tensors and the same losses and scores.
+func sameRuns(t *testing.T, a, b string) {
+	t.Helper()
+	sa, ta, err := checkpoint.Load(a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, tb, err := train.LoadCheckpoint(split)
+	sb, tb, err := checkpoint.Load(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(ta, tb) {
 		t.Error("resumed run's tensors differ from the uninterrupted run's")
 	}
-	for i := range a.Metrics {
-		ma, mb := a.Metrics[i], b.Metrics[i]
-		if ma.TrainLoss != mb.TrainLoss || ma.CleanBAcc != mb.CleanBAcc || ma.RobustBAcc != mb.RobustBAcc {
+	if len(sa.Metrics) != len(sb.Metrics) {
+		t.Fatalf("%d epochs of metrics uninterrupted, %d resumed", len(sa.Metrics), len(sb.Metrics))
+	}
+	for i := range sa.Metrics {
+		ma, mb := sa.Metrics[i], sb.Metrics[i]
+		if ma.TrainLoss != mb.TrainLoss || ma.CleanBAcc != mb.CleanBAcc || ma.RobustBAcc != mb.RobustBAcc || ma.EvalImages != mb.EvalImages {
 			t.Errorf("epoch %d metrics differ: %+v vs %+v", i, ma, mb)
 		}
 	}
+}
+
+// TestInterruptedEvaluation cancels a fit as its first epoch's evaluation
+// starts: Fit must return at once with context.Canceled, leaving a
+// checkpoint with every step of the epoch done, and the resumed run must
+// end as an uninterrupted one.
+func TestInterruptedEvaluation(t *testing.T) {
+	ortest.Init(t)
+	cfg := tinyConfig(t, train.Stage{Name: "hel", Epochs: 1})
+	cfg.EvalSize = 64
+	whole := t.TempDir()
+	if _, err := train.Fit(context.Background(), cfg, whole, false, &quiet{}); err != nil {
+		t.Fatal(err)
+	}
+	split := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	q := &quiet{cancelEval: true, cancel: cancel}
+	if _, err := train.Fit(ctx, cfg, split, false, q); !errors.Is(err, context.Canceled) {
+		t.Fatalf("fit interrupted in its evaluation returned %v, want context.Canceled", err)
+	}
+	if len(q.epochs) != 0 {
+		t.Errorf("the interrupted evaluation finished its epoch: %+v", q.epochs)
+	}
+	st, _, err := checkpoint.Load(split)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Epoch != 0 || st.Step == 0 || len(st.Metrics) != 0 {
+		t.Fatalf("checkpoint at epoch %d step %d with %d metrics, want epoch 0 with its steps done", st.Epoch, st.Step, len(st.Metrics))
+	}
+	if _, err := train.Fit(context.Background(), cfg, split, true, &quiet{}); err != nil {
+		t.Fatal(err)
+	}
+	sameRuns(t, whole, split)
 }
 
 func TestNaNStopsAndKeepsTheCheckpoint(t *testing.T) {
@@ -117,7 +169,7 @@ func TestNaNStopsAndKeepsTheCheckpoint(t *testing.T) {
 	if !errors.Is(err, train.ErrNaNLoss) {
 		t.Fatalf("got %v, want ErrNaNLoss", err)
 	}
-	st, _, err := train.LoadCheckpoint(dir)
+	st, _, err := checkpoint.Load(dir)
 	if err != nil {
 		t.Fatalf("checkpoint after the NaN: %v", err)
 	}
@@ -134,17 +186,17 @@ func TestFitRefusesToOverwriteARun(t *testing.T) {
 	if _, err := train.Fit(context.Background(), cfg, dir, false, &quiet{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := train.Fit(context.Background(), cfg, dir, false, &quiet{}); err == nil {
-		t.Error("a second fresh fit into the same directory was accepted")
+	if _, err := train.Fit(context.Background(), cfg, dir, false, &quiet{}); !errors.Is(err, train.ErrRunExists) {
+		t.Errorf("a second fresh fit into the same directory: %v, want ErrRunExists", err)
 	}
 }
 
 func TestCorruptCheckpointIsAnError(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, train.CheckpointFile), []byte("garbage"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, checkpoint.File), []byte("garbage"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := train.Fit(context.Background(), train.Config{}, dir, true, &quiet{}); !errors.Is(err, train.ErrCheckpoint) {
+	if _, err := train.Fit(context.Background(), train.Config{}, dir, true, &quiet{}); !errors.Is(err, checkpoint.ErrCheckpoint) {
 		t.Errorf("got %v, want ErrCheckpoint", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/internal/ortsession"
 	"github.com/taet-ml/taet/losses"
 	"github.com/taet-ml/taet/models"
 	"github.com/taet-ml/taet/onnx/ort"
@@ -29,17 +30,17 @@ func BenchmarkProfileTrainStep(t *testing.B) {
 	y, _ := ort.NewZeros[int64](32)
 	p, _ := newParams(g.Params, graphs.InitParams(g.Params, 1))
 	prefix := filepath.Join(t.TempDir(), "step")
-	s, err := newSession(g.Model, ort.Options{Threads: 2, ProfilePrefix: prefix}, append([]ort.Value{x, y}, p.values()...))
+	s, err := ortsession.New(g.Model, ort.Options{Threads: 2, ProfilePrefix: prefix}, append([]ort.Value{x, y}, p.values()...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for t.Loop() {
-		if err := s.run(); err != nil {
+		if err := s.Run(); err != nil {
 			t.Fatal(err)
 		}
 	}
 	runs := float64(t.N)
-	s.close()
+	s.Close()
 	files, _ := filepath.Glob(prefix + "*.json")
 	b, _ := os.ReadFile(files[len(files)-1])
 	var events []struct {

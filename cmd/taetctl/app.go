@@ -1,6 +1,9 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"github.com/taet-ml/taet/onnx/ort"
+	"github.com/urfave/cli/v2"
+)
 
 // version is taet's version; release builds override it with
 // -ldflags "-X main.version=...".
@@ -12,19 +15,18 @@ type globalOptions struct {
 	Quiet   bool   // no progress output
 	ORTLib  string // path of libonnxruntime.so; "" = the installed default
 	Threads int    // intra-op threads for the CPU execution provider; 0 = all cores
+	// CPUKernels is how CPU sessions run convolutions whose weights change
+	// (blocked-layout kernels by default, or the graph as written).
+	CPUKernels ort.CPUKernels
 }
 
 func newApp(g *globalOptions) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    "taetctl",
 		Usage:   "adversarially robust training on long-tailed data (TAET), with ONNX Runtime",
 		Version: version,
-		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "json", Usage: "print results as JSON Lines on stdout", EnvVars: []string{"TAET_JSON"}, Destination: &g.JSON},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output", EnvVars: []string{"TAET_QUIET"}, Destination: &g.Quiet},
-			&cli.StringFlag{Name: "ort-lib", Usage: "path of the ONNX Runtime shared library (default: third_party/onnxruntime/libonnxruntime.so.1 beside the repository, then the system's)", EnvVars: []string{"TAET_ORT_LIB", "ONNXRUNTIME_SHARED_LIBRARY_PATH"}, Destination: &g.ORTLib},
-			&cli.IntFlag{Name: "threads", Usage: "intra-op threads for the CPU execution provider (0 = all cores)", EnvVars: []string{"TAET_THREADS"}, Destination: &g.Threads},
-		},
+		Flags:   globalFlags(),
+		Before:  g.read,
 		Commands: []*cli.Command{
 			newVersionCommand(g),
 			newDataCommand(g),
@@ -46,5 +48,55 @@ func newApp(g *globalOptions) *cli.App {
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err}
 		},
+	}
+	for _, c := range app.Commands {
+		acceptGlobalFlags(c, g)
+	}
+	return app
+}
+
+// globalFlags are the flags of globalOptions. Every command accepts them
+// too, so `taetctl ops --json` works as `taetctl --json ops` does.
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "json", Usage: "print results as JSON Lines on stdout", EnvVars: []string{"TAET_JSON"}},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output", EnvVars: []string{"TAET_QUIET"}},
+		&cli.StringFlag{Name: "ort-lib", Usage: "path of the ONNX Runtime shared library (default: third_party/onnxruntime/libonnxruntime.so.1 beside the repository, then the system's)", EnvVars: []string{"TAET_ORT_LIB", "ONNXRUNTIME_SHARED_LIBRARY_PATH"}},
+		&cli.IntFlag{Name: "threads", Usage: "intra-op threads for the CPU execution provider (0 = all cores)", EnvVars: []string{"TAET_THREADS"}},
+		&cli.StringFlag{Name: "cpu-kernels", Value: "blocked", Usage: "how CPU sessions run convolutions whose weights change: blocked (ONNX Runtime's blocked-layout kernels, faster) or standard (the graph as written)", EnvVars: []string{"TAET_CPU_KERNELS"}},
+	}
+}
+
+// read copies the global flags set (or given by environment) at c's level
+// into g; a level below overrides a level above.
+func (g *globalOptions) read(c *cli.Context) error {
+	if c.IsSet("json") {
+		g.JSON = c.Bool("json")
+	}
+	if c.IsSet("quiet") {
+		g.Quiet = c.Bool("quiet")
+	}
+	if c.IsSet("ort-lib") {
+		g.ORTLib = c.String("ort-lib")
+	}
+	if c.IsSet("threads") {
+		g.Threads = c.Int("threads")
+	}
+	if c.IsSet("cpu-kernels") {
+		k, err := ort.ParseCPUKernels(c.String("cpu-kernels"))
+		if err != nil {
+			return usagef("--cpu-kernels: %v", err)
+		}
+		g.CPUKernels = k
+	}
+	return nil
+}
+
+// acceptGlobalFlags adds the global flags to c and its subcommands.
+func acceptGlobalFlags(c *cli.Command, g *globalOptions) {
+	c.Flags = append(c.Flags, globalFlags()...)
+	c.Before = g.read
+	for _, sub := range c.Subcommands {
+		acceptGlobalFlags(sub, g)
 	}
 }

@@ -102,12 +102,11 @@ func runBuildGraph(o buildGraphOptions, g globalOptions, w io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	name := map[string]string{"ce": "ce", "bsl": "balanced-softmax", "hel": "hel"}[o.Loss]
 	counts := make([]int, o.Classes)
 	for i := range counts {
 		counts[i] = 1
 	}
-	head, err := losses.ByName(name, losses.Options{ClassCounts: counts})
+	head, err := losses.ByName(o.Loss, losses.Options{ClassCounts: counts}) // ByName knows bsl as balanced-softmax
 	if err != nil {
 		return usageError{err}
 	}
@@ -167,10 +166,14 @@ func runBuildGraph(o buildGraphOptions, g globalOptions, w io.Writer) error {
 	if err := atomicfile.Write(filepath.Join(o.Out, "manifest.json"), mb); err != nil {
 		return err
 	}
-	if g.JSON {
-		return writeJSON(w, m)
-	}
-	fmt.Fprintf(w, "%s, %d parameters, loss %s, batch %d, image %v → %s\n", o.Model, m.Params, o.Loss, o.Batch, spec.Image, o.Out)
+	return newPrinter(g, w, nil).result(m, func(w io.Writer) error {
+		return printBuildGraph(w, o, m, spec.Image)
+	})
+}
+
+// printBuildGraph describes the graphs written.
+func printBuildGraph(w io.Writer, o buildGraphOptions, m manifest, image []int64) error {
+	fmt.Fprintf(w, "%s, %d parameters, loss %s, batch %d, image %v → %s\n", o.Model, m.Params, o.Loss, o.Batch, image, o.Out)
 	for _, kind := range []string{"train", "input_grad", "eval"} {
 		d := m.Graphs[kind]
 		fmt.Fprintf(w, "  %-17s %5d nodes, %3d inputs, %3d outputs\n", d.File, d.Nodes, len(d.Inputs), len(d.Outputs))

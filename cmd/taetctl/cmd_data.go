@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"image/color"
 	"io"
@@ -74,17 +73,13 @@ get fetched (--download fetches it). With --json, stdout is one
 			&cli.Float64Flag{Name: "ir", Usage: "draw a long-tailed split with this imbalance ratio (≥ 1); 0 = the split as stored", Destination: &o.IR},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the long-tailed sampling", Destination: &o.Seed},
 			&cli.StringFlag{Name: "plot", Usage: "write a bar chart of the class counts to `FILE` (.png, .svg or .pdf)", Destination: &o.Plot},
-			// No Destination: flag.BoolVar would reset g.JSON, set by the global flag, to false.
-			&cli.BoolFlag{Name: "json", Usage: "the global --json, also accepted here"},
 		}, fetchFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("data stats takes no arguments, got %q", c.Args().Slice())
 			}
-			gl := *g
-			gl.JSON = gl.JSON || c.Bool("json")
-			o.Fetch = newDataFetch(c, gl)
-			return runDataStats(c.Context, o, gl, c.App.Writer)
+			o.Fetch = newDataFetch(c, *g)
+			return runDataStats(c.Context, o, *g, c.App.Writer)
 		},
 	}
 }
@@ -166,10 +161,7 @@ func runDataStats(ctx context.Context, o dataStatsOptions, g globalOptions, w io
 			return fmt.Errorf("plot class counts: %w", err)
 		}
 	}
-	if g.JSON {
-		return json.NewEncoder(w).Encode(s)
-	}
-	return s.writeText(w)
+	return newPrinter(g, w, nil).result(s, s.writeText)
 }
 
 // group returns the group of class c: "head", "medium" or "tail".

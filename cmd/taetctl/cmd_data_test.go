@@ -10,9 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/taet-ml/taet/data"
+	"github.com/taet-ml/taet/internal/testenv"
 )
 
 // writeCIFAR10 writes a CIFAR-10 binary directory whose training set holds
@@ -105,20 +104,16 @@ func TestRunDataStats(t *testing.T) {
 
 func TestDataStatsCommand(t *testing.T) {
 	dir := writeCIFAR10(t, 1, 0)
-	for _, tc := range []struct {
-		name   string
-		global bool     // the global --json, as app.go sets it
-		args   []string // after "taetctl data stats"
-	}{
-		{"global --json", true, nil},
-		{"--json after stats", false, []string{"--json"}},
+	stats := []string{"data", "stats", "--dataset", "cifar10", "--path", dir, "--split", "test"}
+	for name, args := range map[string][]string{
+		"--json before data": append([]string{"--json"}, stats...),
+		"--json after stats": append(slices.Clone(stats), "--json"),
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			g := globalOptions{JSON: tc.global}
+		t.Run(name, func(t *testing.T) {
 			var out bytes.Buffer
-			app := &cli.App{Writer: &out, Commands: []*cli.Command{newDataCommand(&g)}, ExitErrHandler: func(*cli.Context, error) {}}
-			args := append([]string{"taetctl", "data", "stats", "--dataset", "cifar10", "--path", dir, "--split", "test"}, tc.args...)
-			if err := app.Run(args); err != nil {
+			app := newApp(&globalOptions{})
+			app.Writer = &out
+			if err := app.Run(append([]string{"taetctl"}, args...)); err != nil {
 				t.Fatal(err)
 			}
 			if !strings.Contains(out.String(), `"counts":[1,0,0,0,0,0,0,0,0,0]`) || !strings.Contains(out.String(), `"imbalance_ratio":null`) {
@@ -170,7 +165,7 @@ func TestDataStatsErrors(t *testing.T) {
 // where Debian's package is installed (CI installs it).
 func TestDataStatsFashionMNIST(t *testing.T) {
 	if _, err := os.Stat(data.FashionMNISTDebianDir); err != nil {
-		t.Skipf("Fashion-MNIST not installed (%v): run apt-get install dataset-fashion-mnist", err)
+		testenv.Missing(t, "Fashion-MNIST not installed (%v): run apt-get install dataset-fashion-mnist", err)
 	}
 	var out bytes.Buffer
 	o := dataStatsOptions{Dataset: "fashion-mnist", Split: "test", IR: 100}

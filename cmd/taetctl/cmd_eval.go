@@ -1,28 +1,25 @@
 package main
 
 import (
-	"crypto/sha256"
+	"cmp"
+	"context"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/data"
-	"github.com/taet-ml/taet/eval"
-	"github.com/taet-ml/taet/export"
+	"github.com/taet-ml/taet/evaluate"
 	"github.com/taet-ml/taet/internal/atomicfile"
 	"github.com/taet-ml/taet/onnx/ort"
-	"github.com/taet-ml/taet/train"
 	"github.com/urfave/cli/v2"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -46,8 +43,8 @@ type evalOptions struct {
 	CSV        string
 	PlotDir    string
 	State      string
-	Device     string
-	Fetch      dataFetch // finds the data set when Data is ""
+	Device     ort.Device
+	Fetch      dataFetch // finds the data set when Data is "" and the target names none
 }
 
 func newEvalCommand(g *globalOptions) *cli.Command {
@@ -66,9 +63,10 @@ Suites (DESIGN.md section 6):
 Attacks: ` + strings.Join(attacks.Names(), ", ") + `
 
 Every attack checks its own result (perturbation within eps, pixels in [0,1],
-broken examples re-run and misclassified). Results are saved after every chunk of
-batches in --state (default: eval-state.json beside the checkpoint), so an
-interrupted evaluation resumes where it stopped.
+broken examples re-run and misclassified). Results are saved after every batch in
+--state (default: eval-state.json beside the checkpoint). Ctrl-C stops within one
+attack iteration (exit 130); the same command then resumes where it stopped, and
+each attack's resumed_images says how many images came from the state.
 
 ` + exitStatusHelp,
 		Flags: append([]cli.Flag{
@@ -89,15 +87,19 @@ interrupted evaluation resumes where it stopped.
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "execution provider: cpu, cuda or cuda:N"},
 		}, fetchFlags()...),
 		Action: func(c *cli.Context) error {
-			eps, err := train.ParseFraction(c.String("eps"))
+			eps, err := parseFraction(c.String("eps"))
 			if err != nil {
 				return usagef("--eps: %v", err)
+			}
+			dev, err := ort.ParseDevice(c.String("device"))
+			if err != nil {
+				return usagef("--device: %v", err)
 			}
 			o := evalOptions{
 				Checkpoint: c.String("checkpoint"), Dataset: c.String("dataset"), Data: c.String("data"),
 				TestIR: c.Float64("test-ir"), Suite: c.String("suite"), Eps: eps, Batch: c.Int("batch"),
 				Limit: c.Int("limit"), Seed: c.Uint64("seed"), Tail: c.Int("tail"), CSV: c.String("csv"),
-				PlotDir: c.String("plot"), State: c.String("state"), Device: c.String("device"),
+				PlotDir: c.String("plot"), State: c.String("state"), Device: dev,
 				Fetch: newDataFetch(c, *g),
 			}
 			for _, a := range c.StringSlice("attacks") {
@@ -109,7 +111,7 @@ interrupted evaluation resumes where it stopped.
 			if err := ort.Init(g.ORTLib); err != nil {
 				return err
 			}
-			return runEval(o, *g, c.App.Writer, c.App.ErrWriter)
+			return runEval(c.Context, o, *g, c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }
@@ -124,9 +126,6 @@ func (o evalOptions) validate() error {
 		return fmt.Errorf("--batch must be positive, --limit and --tail ≥ 0")
 	case o.TestIR < 1:
 		return fmt.Errorf("--test-ir %v: want ≥ 1", o.TestIR)
-	}
-	if _, err := ort.ParseDevice(o.Device); err != nil {
-		return fmt.Errorf("--device: %w", err)
 	}
 	if _, err := o.specs(); err != nil {
 		return err
@@ -166,6 +165,7 @@ type attackReport struct {
 	MaxLinf     float64   `json:"max_linf"`
 	MaxL2       float64   `json:"max_l2"`
 	Seconds     float64   `json:"seconds"`
+	Resumed     int       `json:"resumed_images"` // taken from the saved state, not attacked in this run
 }
 
 // MarshalJSON writes NaN recalls as null (JSON has no NaN).
@@ -186,155 +186,56 @@ func (r attackReport) MarshalJSON() ([]byte, error) {
 	return b, err
 }
 
-// evalState is the resumable part of an evaluation: the predictions of
-// every finished chunk of every attack, under a key of what was asked.
-type evalState struct {
-	Key     string              `json:"key"`
-	Clean   []int64             `json:"clean"`
-	Attacks map[string]*partial `json:"attacks"`
-}
-
-type partial struct {
-	Done    int     `json:"done"` // examples finished
-	Pred    []int64 `json:"pred"`
-	MaxLinf float64 `json:"max_linf"`
-	MaxL2   float64 `json:"max_l2"`
-	Seconds float64 `json:"seconds"`
-}
-
-// chunkBatches is how many batches run between two saves of the state.
-const chunkBatches = 4
-
-// evalTarget is what eval attacks: a checkpoint's network or an exported
-// ONNX file, with what the report needs to know about it.
-type evalTarget struct {
-	model       string   // model name for reports
-	classes     int      // K
-	image       []int64  // [C, H, W]
-	classNames  []string // or nil
-	trainCounts []int    // training class counts, or nil
-	identity    string   // what the resumable state is keyed on
-	dataset     string   // defaults for --dataset and --data
-	dataPath    string
-	oracles     func(kappa float64) attacks.OracleSet
-	close       func()
-}
-
-// checkpointTarget attacks a checkpoint through input-gradient sessions
-// with its parameters stored in the graphs.
-func checkpointTarget(o evalOptions, g globalOptions) (*evalTarget, error) {
-	net, err := export.LoadCheckpoint(o.Checkpoint)
-	if err != nil {
-		return nil, dataError{err}
-	}
-	graphNet, err := net.Net()
-	if err != nil {
-		return nil, err
-	}
-	dev, _ := ort.ParseDevice(o.Device)
-	sets := map[float64]*train.OracleSet{}
-	return &evalTarget{
-		model: net.Model, classes: net.Options.Classes, image: net.Image, classNames: net.ClassNames,
-		trainCounts: net.State.Split.Counts, identity: net.State.SHA256,
-		dataset: net.State.Config.Dataset, dataPath: net.State.Config.DataPath,
-		oracles: func(kappa float64) attacks.OracleSet {
-			s, ok := sets[kappa]
-			if !ok {
-				s = train.NewOracleSet(graphNet, net.Values, net.Image, o.Batch, net.Options.Classes, kappa, ort.Options{Threads: g.Threads, Device: dev})
-				sets[kappa] = s
-			}
-			return s.Get
-		},
-		close: func() {
-			for _, s := range sets {
-				s.Close()
-			}
-		},
-	}, nil
-}
-
-func runEval(o evalOptions, g globalOptions, stdout, stderr io.Writer) error {
-	var tgt *evalTarget
-	var err error
-	if strings.HasSuffix(o.Checkpoint, ".onnx") {
-		tgt, err = onnxTarget(o, g)
-	} else {
-		tgt, err = checkpointTarget(o, g)
-	}
-	if err != nil {
+func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr io.Writer) error {
+	tgt, err := evaluate.Open(o.Checkpoint, o.Batch, ort.Options{Threads: g.Threads, Device: o.Device, Kernels: g.CPUKernels})
+	if errors.Is(err, evaluate.ErrTarget) {
+		return dataError{err}
+	} else if err != nil {
 		return err
 	}
-	defer tgt.close()
-	if o.Dataset == "" {
-		o.Dataset = tgt.dataset
-	}
-	if o.Data == "" {
-		o.Data = tgt.dataPath
-	}
-	if o.Dataset == "" {
-		return usagef("--dataset and --data: %s does not say which data set it was trained on", o.Checkpoint)
-	}
-	if o.Data == "" {
-		if o.Data, err = o.Fetch.path(o.Dataset); err != nil {
-			return err
+	defer tgt.Close()
+	if o.Data == "" && tgt.DataPath == "" {
+		if dataset := cmp.Or(o.Dataset, tgt.Dataset); dataset != "" {
+			if o.Data, err = o.Fetch.path(dataset); err != nil {
+				return err
+			}
 		}
-	}
-	test, err := loadTestSet(o, tgt)
-	if err != nil {
-		return dataError{err}
 	}
 	specs, err := o.specs()
 	if err != nil {
 		return usageError{err}
 	}
+	if err := tgt.Check(specs); err != nil {
+		return usagef("--attacks: %v", err)
+	}
+	if o.Dataset == "" && tgt.Dataset == "" {
+		return usagef("--dataset and --data: %s does not say which data set it was trained on", o.Checkpoint)
+	}
+	test, err := evaluate.LoadTestSet(tgt, evaluate.TestSetOptions{Dataset: o.Dataset, Path: o.Data, IR: o.TestIR, Limit: o.Limit, Seed: o.Seed})
+	if err != nil {
+		return dataError{fmt.Errorf("%s: %w", o.Checkpoint, err)}
+	}
 	statePath := o.State
 	if statePath == "" {
 		statePath = filepath.Join(runDir(o.Checkpoint), "eval-state.json")
 	}
-	st := loadEvalState(statePath, evalKey(o, tgt, test))
-	k := tgt.classes
+	pr := newEvalProgress(g, stdout, stderr)
+	r := evaluate.Runner{Target: tgt, Test: test, Attacks: specs, Seed: o.Seed, Batch: o.Batch, State: statePath, Progress: pr.update}
+	res, err := r.Run(ctx)
+	pr.finish()
+	if err != nil {
+		return err
+	}
+	k := tgt.Classes
 	tail := o.Tail
 	if tail == 0 {
 		tail = max(1, k/3)
 	}
 	tail = min(tail, k)
-	var reports []attackReport
-	for _, spec := range specs {
-		p := st.Attacks[spec.Name]
-		if p == nil {
-			p = &partial{}
-			st.Attacks[spec.Name] = p
-		}
-		chunk := chunkBatches * o.Batch
-		lastNote := time.Time{}
-		for p.Done < test.N {
-			start := time.Now()
-			end := min(p.Done+chunk, test.N)
-			sz := test.ImageSize()
-			r, err := attacks.RunDataset(spec.Attack, tgt.oracles(spec.Kappa), test.Images[p.Done*sz:end*sz], test.Labels[p.Done:end],
-				attacks.DatasetOptions{Seed: o.Seed, First: p.Done})
-			if err != nil {
-				return fmt.Errorf("%s: %w", spec.Name, err)
-			}
-			if len(st.Clean) == p.Done {
-				st.Clean = append(st.Clean, r.Clean...)
-			}
-			p.Pred = append(p.Pred, r.Pred...)
-			p.Done = end
-			p.MaxLinf, p.MaxL2 = max(p.MaxLinf, r.MaxLinf), max(p.MaxL2, r.MaxL2)
-			p.Seconds += time.Since(start).Seconds()
-			if err := saveEvalState(statePath, st); err != nil {
-				return err
-			}
-			if !g.Quiet && !g.JSON && time.Since(lastNote) > 10*time.Second {
-				fmt.Fprintf(stderr, "%s: %d/%d images, %.1f img/s\n", spec.Name, p.Done, test.N, float64(p.Done)/p.Seconds)
-				lastNote = time.Now()
-			}
-		}
-		reports = append(reports, makeReport(spec.Name, p.Pred, test.Labels, k, tail, p))
+	reports := []attackReport{makeReport(res.Clean, tail)}
+	for _, a := range res.Attacks {
+		reports = append(reports, makeReport(a, tail))
 	}
-	clean := makeReport("clean", st.Clean, test.Labels, k, tail, &partial{})
-	reports = append([]attackReport{clean}, reports...)
 	return writeEvalOutputs(o, g, stdout, reports, tgt, test, tail)
 }
 
@@ -346,70 +247,15 @@ func runDir(ckpt string) string {
 	return filepath.Dir(ckpt)
 }
 
-// loadTestSet reads the test split, long-tails it with --test-ir and takes
-// a seeded --limit subset; it must match the checkpoint's classes and image shape.
-func loadTestSet(o evalOptions, tgt *evalTarget) (*data.Dataset, error) {
-	test, err := data.Load(o.Dataset, o.Data, "test")
-	if err != nil {
-		return nil, err
-	}
-	if test.Classes != tgt.classes || int64(test.C) != tgt.image[0] || int64(test.H) != tgt.image[1] || int64(test.W) != tgt.image[2] {
-		return nil, fmt.Errorf("%s test set has %d classes of %d×%d×%d images; %s expects %d classes of %v",
-			o.Dataset, test.Classes, test.C, test.H, test.W, o.Checkpoint, tgt.classes, tgt.image)
-	}
-	if o.TestIR > 1 {
-		if test, _, err = data.LongTail(test, o.TestIR, 0, o.Seed); err != nil {
-			return nil, err
-		}
-	}
-	if o.Limit > 0 && o.Limit < test.N {
-		test = test.Subset(rand.New(rand.NewPCG(o.Seed, 0x11317)).Perm(test.N)[:o.Limit])
-	}
-	return test, nil
-}
-
-// evalKey identifies what an evaluation state belongs to.
-func evalKey(o evalOptions, tgt *evalTarget, test *data.Dataset) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%v|%v|%d|%d|%d|%d|%s", o.Dataset, o.Data, o.TestIR, o.Eps, o.Batch, o.Limit, o.Seed, test.N, tgt.identity)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-// loadEvalState returns the saved state at path if it belongs to key, else a fresh one.
-func loadEvalState(path, key string) *evalState {
-	st := &evalState{Key: key, Attacks: map[string]*partial{}}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return st
-	}
-	var saved evalState
-	if json.Unmarshal(b, &saved) != nil || saved.Key != key || saved.Attacks == nil {
-		return st
-	}
-	return &saved
-}
-
-func saveEvalState(path string, st *evalState) error {
-	b, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.Write(path, b); err != nil {
-		return fmt.Errorf("save evaluation state: %w", err)
-	}
-	return nil
-}
-
-func makeReport(name string, pred, truth []int64, k, tail int, p *partial) attackReport {
-	r := eval.Evaluate(pred, truth, k)
-	return attackReport{MessageType: "attack", Attack: name, Balanced: r.Balanced, Accuracy: r.Accuracy,
+func makeReport(r evaluate.Result, tail int) attackReport {
+	return attackReport{MessageType: "attack", Attack: r.Attack, Balanced: r.Balanced, Accuracy: r.Accuracy,
 		Worst: r.Worst, WorstClass: r.WorstClass, Tail: r.Tail(tail), TailClasses: tail, Recall: r.Recall,
-		Support: r.Support, Excluded: r.Excluded, MaxLinf: p.MaxLinf, MaxL2: p.MaxL2, Seconds: p.Seconds}
+		Support: r.Support, Excluded: r.Excluded, MaxLinf: r.MaxLinf, MaxL2: r.MaxL2, Seconds: r.Seconds, Resumed: r.Resumed}
 }
 
-func writeEvalOutputs(o evalOptions, g globalOptions, w io.Writer, reports []attackReport, tgt *evalTarget, test *data.Dataset, tail int) error {
+func writeEvalOutputs(o evalOptions, g globalOptions, w io.Writer, reports []attackReport, tgt *evaluate.Target, test *data.Dataset, tail int) error {
 	if o.CSV != "" {
-		if err := writeEvalCSV(o.CSV, reports, tgt.classNames); err != nil {
+		if err := writeEvalCSV(o.CSV, reports, tgt.ClassNames); err != nil {
 			return err
 		}
 	}
@@ -423,15 +269,14 @@ func writeEvalOutputs(o evalOptions, g globalOptions, w io.Writer, reports []att
 			}
 		}
 	}
-	if g.JSON {
-		for _, r := range reports {
-			if err := writeJSON(w, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	fmt.Fprintf(w, "%s on %s test (%d images, %d classes), eps %.4f\n", tgt.model, o.Dataset, test.N, tgt.classes, o.Eps)
+	return resultLines(newPrinter(g, w, nil), reports, func(w io.Writer) error {
+		return printEvalTable(w, o, reports, tgt, test, tail)
+	})
+}
+
+// printEvalTable writes the reports as a table.
+func printEvalTable(w io.Writer, o evalOptions, reports []attackReport, tgt *evaluate.Target, test *data.Dataset, tail int) error {
+	fmt.Fprintf(w, "%s on %s test (%d images, %d classes), eps %.4f\n", tgt.Model, cmp.Or(o.Dataset, tgt.Dataset), test.N, tgt.Classes, o.Eps)
 	if ex := reports[0].Excluded; len(ex) > 0 {
 		fmt.Fprintf(w, "classes without test samples, left out of the means: %v\n", ex)
 	}
@@ -439,7 +284,7 @@ func writeEvalOutputs(o evalOptions, g globalOptions, w io.Writer, reports []att
 	fmt.Fprintf(tw, "ATTACK\tBALANCED\tACCURACY\tTAIL-%d\tWORST CLASS\tMAX L∞\tSECONDS\n", tail)
 	for _, r := range reports {
 		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%.4f (%s)\t%.4f\t%.0f\n", r.Attack, r.Balanced, r.Accuracy, r.Tail,
-			r.Worst, className(tgt.classNames, r.WorstClass), r.MaxLinf, r.Seconds)
+			r.Worst, className(tgt.ClassNames, r.WorstClass), r.MaxLinf, r.Seconds)
 	}
 	return tw.Flush()
 }
@@ -473,10 +318,10 @@ func writeEvalCSV(path string, reports []attackReport, names []string) error {
 
 // plotRecall draws per-class clean and robust recall as bars, the training
 // class counts (scaled to [0, 1]) as points over them, like the paper's Figure 1.
-func plotRecall(file string, clean, robust attackReport, tgt *evalTarget) error {
-	counts := tgt.trainCounts
+func plotRecall(file string, clean, robust attackReport, tgt *evaluate.Target) error {
+	counts := tgt.TrainCounts
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s: per-class recall, clean vs %s", tgt.model, robust.Attack)
+	p.Title.Text = fmt.Sprintf("%s: per-class recall, clean vs %s", tgt.Model, robust.Attack)
 	p.Y.Label.Text = "recall"
 	p.Y.Min, p.Y.Max = 0, 1.05
 	w := vg.Points(12)
@@ -522,7 +367,7 @@ func plotRecall(file string, clean, robust attackReport, tgt *evalTarget) error 
 	}
 	labels := make([]string, len(clean.Recall))
 	for i := range labels {
-		labels[i] = className(tgt.classNames, i)
+		labels[i] = className(tgt.ClassNames, i)
 	}
 	p.NominalX(labels...)
 	p.Legend.Top = true

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/taet-ml/taet/checkpoint"
 	"github.com/taet-ml/taet/internal/ortest"
-	"github.com/taet-ml/taet/train"
 )
 
 // evalLines runs `taetctl --json eval args…` and returns its JSON lines by attack.
@@ -28,7 +32,9 @@ func evalLines(t *testing.T, args ...string) map[string]map[string]any {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("line %q: %v", line, err)
 		}
-		res[m["attack"].(string)] = m
+		if m["message_type"] == "attack" {
+			res[m["attack"].(string)] = m
+		}
 	}
 	return res
 }
@@ -59,24 +65,39 @@ func TestEvalReportsAndResumes(t *testing.T) {
 		}
 	}
 	// A second run finds every attack finished in the state and recomputes
-	// nothing: the same numbers, no attack time.
+	// nothing: the same numbers, no attack time, every image resumed.
 	again := evalLines(t, args...)
 	for name, m := range first {
 		if again[name]["balanced_robustness"] != m["balanced_robustness"] || again[name]["seconds"] != m["seconds"] {
 			t.Errorf("%s: resumed %v, first %v", name, again[name], m)
 		}
+		if name != "clean" && again[name]["resumed_images"] != 40.0 {
+			t.Errorf("%s: resumed_images %v, want all 40", name, again[name]["resumed_images"])
+		}
 	}
-	// A partial state (as after an interruption) is continued, not restarted.
-	var st evalState
-	b, _ := os.ReadFile(state)
+	// A partial state (as after an interruption) is continued, not
+	// restarted: the first 32 images come from the state, and the result
+	// is the uninterrupted one.
+	var st map[string]any
+	b, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := json.Unmarshal(b, &st); err != nil {
 		t.Fatal(err)
 	}
-	p := st.Attacks["pgd-20"]
-	p.Done, p.Pred = 32, p.Pred[:32]
-	b, _ = json.Marshal(st)
-	os.WriteFile(state, b, 0o644)
+	p := st["attacks"].(map[string]any)["pgd-20"].(map[string]any)
+	p["done"], p["pred"] = 32, p["pred"].([]any)[:32]
+	if b, err = json.Marshal(st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(state, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	resumed := evalLines(t, args...)
+	if got := resumed["pgd-20"]["resumed_images"]; got != 32.0 {
+		t.Errorf("resumed_images %v, want the 32 of the saved state", got)
+	}
 	if resumed["pgd-20"]["balanced_robustness"] != first["pgd-20"]["balanced_robustness"] {
 		t.Errorf("resumed pgd-20 %v, uninterrupted %v", resumed["pgd-20"], first["pgd-20"])
 	}
@@ -130,9 +151,83 @@ func TestExportedModelIsAsRobust(t *testing.T) {
 // tinyDataPath returns the data set path a run was trained on (an export's
 // metadata names the data set, not where its files are).
 func tinyDataPath(t *testing.T, run string) string {
-	st, _, err := train.LoadCheckpoint(run)
+	st, _, err := checkpoint.Load(run)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return st.Config.DataPath
+}
+
+// TestEvalInterruptedThroughBinary sends SIGINT 5 s into `taetctl eval
+// --attacks pgd-100`: it must exit 130 within 5 s with the finished batches
+// in the state file, and a rerun must take them from the state (not attack
+// them again) and finish with exit 0.
+func TestEvalInterruptedThroughBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for ~15 s; skipped with -short")
+	}
+	ortest.Init(t)
+	bin, run := buildTaetctl(t), tinyRunOf(t, 1600, 0) // ~100 training steps: most test images classified right, so attacked
+	state := filepath.Join(t.TempDir(), "state.json")
+	args := []string{"--json", "--threads", "1", "eval", "--checkpoint", run, "--attacks", "pgd-100", "--batch", "2", "--state", state}
+
+	cmd := exec.Command(bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatalf("SIGINT: %v (did eval finish within 5 s? %s)", err, stdout.String())
+	}
+	signalled := time.Now()
+	err := cmd.Wait()
+	if took := time.Since(signalled); took > 5*time.Second {
+		t.Errorf("eval exited %v after SIGINT, want within 5 s", took)
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("interrupted eval: %v, want exit %d\nstdout: %s\nstderr: %s", err, exitInterrupted, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), `"message_type":"status"`) {
+		t.Errorf("no status lines before the interrupt:\n%s", stdout.String())
+	}
+	var st struct {
+		Attacks map[string]struct{ Done int } `json:"attacks"`
+	}
+	b, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatalf("no state after SIGINT: %v", err)
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	done := st.Attacks["pgd-100"].Done
+	if done == 0 {
+		t.Fatalf("state after SIGINT has no finished batch: %s", b)
+	}
+
+	out, err := exec.Command(bin, args...).Output()
+	if err != nil {
+		t.Fatalf("resumed eval: %v", err)
+	}
+	var pgd struct {
+		Resumed int `json:"resumed_images"`
+		Support []int
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if strings.Contains(line, `"attack":"pgd-100"`) && strings.Contains(line, `"message_type":"attack"`) {
+			if err := json.Unmarshal([]byte(line), &pgd); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	total := 0
+	for _, n := range pgd.Support {
+		total += n
+	}
+	if pgd.Resumed != done || total <= done {
+		t.Errorf("rerun resumed %d images of %d, want the %d the interrupted run finished", pgd.Resumed, total, done)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/taet-ml/taet/checkpoint"
 	"io"
 	"io/fs"
 	"math"
@@ -18,7 +19,6 @@ import (
 	"github.com/taet-ml/taet/internal/atomicfile"
 	"github.com/taet-ml/taet/onnx"
 	"github.com/taet-ml/taet/onnx/ort"
-	"github.com/taet-ml/taet/train"
 	"github.com/urfave/cli/v2"
 )
 
@@ -70,7 +70,7 @@ loads into torchvision; for taet's CIFAR stem (images under 128 px):
 
 ` + exitStatusHelp,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "checkpoint", Aliases: []string{"c"}, Usage: "checkpoint file, or the run directory holding " + train.CheckpointFile + " (required)", Destination: &o.Checkpoint},
+			&cli.StringFlag{Name: "checkpoint", Aliases: []string{"c"}, Usage: "checkpoint file, or the run directory holding " + checkpoint.File + " (required)", Destination: &o.Checkpoint},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "file to write (required)", Destination: &o.Out},
 			&cli.StringFlag{Name: "format", Value: "onnx", Usage: "onnx or safetensors", Destination: &o.Format},
 			&cli.BoolFlag{Name: "no-fold-bn", Usage: "keep BatchNormalization nodes instead of folding them into the convolutions", Destination: &o.NoFoldBN},
@@ -78,14 +78,11 @@ loads into torchvision; for taet's CIFAR stem (images under 128 px):
 			&cli.StringFlag{Name: "data", Usage: "path of the --dataset files (default: the checkpoint's)", Destination: &o.Data},
 			&cli.IntFlag{Name: "samples", Value: 8, Usage: "images in the verification batch", Destination: &o.Samples},
 			&cli.Float64Flag{Name: "tolerance", Value: export.DefaultTolerance, Usage: "largest logit difference allowed, relative to max(1, largest |logit|)", Destination: &o.Tolerance},
-			// No Destination: flag.BoolVar would reset g.JSON, set by the global flag, to false.
-			&cli.BoolFlag{Name: "json", Usage: "the global --json, also accepted here"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("export takes no arguments, got %q (give the checkpoint with --checkpoint)", c.Args().Slice())
 			}
-			g.JSON = g.JSON || c.Bool("json")
 			o.UseData = c.IsSet("dataset") || c.IsSet("data")
 			if err := o.validate(); err != nil {
 				return usageError{err}
@@ -156,7 +153,7 @@ type verifyReport struct {
 
 // runExport writes o.Checkpoint's network to o.Out; it has no urfave types so tests call it.
 func runExport(o exportOptions, g globalOptions, w io.Writer) error {
-	n, err := export.LoadCheckpoint(o.Checkpoint)
+	n, err := checkpoint.LoadNetwork(o.Checkpoint)
 	if err != nil {
 		return dataError{err}
 	}
@@ -198,17 +195,16 @@ func runExport(o exportOptions, g globalOptions, w io.Writer) error {
 	}
 	sum := sha256.Sum256(b)
 	r.Bytes, r.SHA256 = len(b), hex.EncodeToString(sum[:])
-	if g.JSON {
-		return writeJSON(w, r)
-	}
-	printExport(w, r, n)
-	return nil
+	return newPrinter(g, w, nil).result(r, func(w io.Writer) error {
+		printExport(w, r, n)
+		return nil
+	})
 }
 
 // exportSamples returns the verification images: the first o.Samples test
 // images of the data set when o.UseData (whose class names then replace
 // n's), else uniform random ones; and how to describe them.
-func exportSamples(o exportOptions, n *export.Network) ([]float32, string, error) {
+func exportSamples(o exportOptions, n *checkpoint.Network) ([]float32, string, error) {
 	if !o.UseData {
 		return n.RandomInputs(o.Samples, 0), "random", nil
 	}
@@ -230,9 +226,8 @@ func exportSamples(o exportOptions, n *export.Network) ([]float32, string, error
 	if err != nil {
 		return nil, "", dataError{err}
 	}
-	if img := []int64{int64(ds.C), int64(ds.H), int64(ds.W)}; fmt.Sprint(img) != fmt.Sprint(n.Image) || ds.Classes != n.Options.Classes {
-		return nil, "", dataError{fmt.Errorf("%s has %d classes of %v images; the checkpoint was trained on %d of %v",
-			name, ds.Classes, img, n.Options.Classes, n.Image)}
+	if err := ds.Matches(n.Options.Classes, n.Image); err != nil {
+		return nil, "", dataError{fmt.Errorf("%s: %w", o.Checkpoint, err)}
 	}
 	if len(ds.ClassNames) == ds.Classes {
 		n.ClassNames = ds.ClassNames
@@ -242,7 +237,7 @@ func exportSamples(o exportOptions, n *export.Network) ([]float32, string, error
 }
 
 // printExport writes r as text.
-func printExport(w io.Writer, r exportReport, n *export.Network) {
+func printExport(w io.Writer, r exportReport, n *checkpoint.Network) {
 	meta := export.Metadata(n, export.Options{})
 	desc := fmt.Sprintf("%s, width %s", r.Model, meta["width"])
 	if s := meta["stem"]; s != "" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/taet-ml/taet/checkpoint"
 	"io"
 	"os"
 	"path/filepath"
@@ -33,13 +34,20 @@ func (nopObserver) Evaluating(int)               {}
 // returns the run directory.
 func tinyRun(t *testing.T) string {
 	t.Helper()
+	return tinyRunOf(t, 200, 20)
+}
+
+// tinyRunOf is tinyRun on a data set of n training and n/2 test images,
+// nMax of them in the head class (0: all).
+func tinyRunOf(t *testing.T, n, nMax int) string {
+	t.Helper()
 	cfg, err := train.Preset("taet")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Method, cfg.Stages = "custom", []train.Stage{{Name: "ce", Epochs: 1}}
-	cfg.Dataset, cfg.DataPath = "fashion-mnist", synthdata.FashionIDX(t, 200, 12)
-	cfg.IR, cfg.NMax = 2, 20
+	cfg.Dataset, cfg.DataPath = "fashion-mnist", synthdata.FashionIDX(t, n, 12)
+	cfg.IR, cfg.NMax = 2, nMax
 	cfg.Width, cfg.Batch, cfg.EvalSize, cfg.Threads = 1.0/8, 16, 16, 1
 	cfg.PGD.Steps = 2
 	dir := filepath.Join(t.TempDir(), "run")
@@ -126,7 +134,7 @@ func TestExport(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, _, err := train.LoadCheckpoint(run)
+		st, _, err := checkpoint.Load(run)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +151,7 @@ func TestExport(t *testing.T) {
 		o := base
 		o.Out, o.UseData, o.Dataset, o.Data = filepath.Join(dir, "other.onnx"), true, "mnist", synthdata.FashionIDX(t, 20, 10)
 		err := runExport(o, globalOptions{Threads: 1}, &bytes.Buffer{})
-		if exitCode(context.Background(), err) != exitData || !strings.Contains(err.Error(), "trained on 10 of [1 12 12]") {
+		if exitCode(context.Background(), err) != exitData || !strings.Contains(err.Error(), "expected 10 classes of [1 12 12]") {
 			t.Fatalf("error %v: want a data error about the image shape", err)
 		}
 	})

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/taet-ml/taet/checkpoint"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/taet-ml/taet/data"
-	"github.com/taet-ml/taet/losses"
 	"github.com/taet-ml/taet/models"
 	"github.com/taet-ml/taet/onnx/ort"
 	"github.com/taet-ml/taet/train"
@@ -23,7 +23,7 @@ func newFitCommand(g *globalOptions) *cli.Command {
 		Usage:     "train a model in stages (TAET: clean CE, then HEL on PGD examples) or with a baseline",
 		ArgsUsage: " ",
 		Description: `Trains on a long-tailed training split and writes, after every epoch, an atomic
-checkpoint (` + train.CheckpointFile + `) and a line of ` + train.MetricsFile + ` into --out:
+checkpoint (` + checkpoint.File + `) and a line of ` + checkpoint.MetricsFile + ` into --out:
 stage, epoch, LR, train loss, clean balanced accuracy and PGD balanced robustness on a
 held-out subset of the test split, wall time and images/s.
 
@@ -97,12 +97,12 @@ func fitConfig(c *cli.Context, g globalOptions) (train.Config, error) {
 	cfg.Dataset, cfg.DataPath = c.String("dataset"), c.String("data")
 	cfg.IR, cfg.NMax, cfg.Seed = c.Float64("ir"), c.Int("n-max"), c.Uint64("seed")
 	cfg.Model, cfg.Width = c.String("model"), c.Float64("width")
-	cfg.EvalSize, cfg.Device, cfg.Threads = c.Int("eval-size"), c.String("device"), g.Threads
+	cfg.EvalSize, cfg.Device, cfg.Threads, cfg.CPUKernels = c.Int("eval-size"), c.String("device"), g.Threads, g.CPUKernels.String()
 	cfg.Augment = !c.Bool("no-augment")
 	if c.IsSet("stage") {
 		cfg.Method, cfg.Stages = "custom", nil
 		for _, s := range c.StringSlice("stage") {
-			st, err := train.ParseStage(s, 0)
+			st, err := checkpoint.ParseStage(s, 0)
 			if err != nil {
 				return cfg, fmt.Errorf("--stage: %w", err)
 			}
@@ -132,19 +132,13 @@ func fitConfig(c *cli.Context, g globalOptions) (train.Config, error) {
 		if !c.IsSet(flag) {
 			continue
 		}
-		v, err := train.ParseFraction(c.String(flag))
+		v, err := parseFraction(c.String(flag))
 		if err != nil {
 			return cfg, fmt.Errorf("--%s: %w", flag, err)
 		}
 		*dst = v
 	}
-	if _, err := losses.ParseHELVariant(cfg.HEL.Variant); err != nil {
-		return cfg, fmt.Errorf("--hel-variant: %w", err)
-	}
-	if _, err := ort.ParseDevice(cfg.Device); err != nil {
-		return cfg, fmt.Errorf("--device: %w", err)
-	}
-	return cfg, cfg.Validate()
+	return cfg, nil // train.Resolve checks the settings
 }
 
 // runFit trains and prints the final metrics; it has no urfave types so tests call it.
@@ -153,7 +147,11 @@ func runFit(ctx context.Context, cfg train.Config, out string, resume bool, g gl
 	res, err := train.Fit(ctx, cfg, out, resume, obs)
 	obs.finish()
 	switch {
-	case errors.Is(err, train.ErrData), errors.Is(err, train.ErrCheckpoint):
+	case errors.Is(err, train.ErrConfig):
+		return usageError{err}
+	case errors.Is(err, train.ErrRunExists):
+		return usagef("--out %s %v: continue it with --resume, or choose another --out", out, train.ErrRunExists)
+	case errors.Is(err, train.ErrData), errors.Is(err, checkpoint.ErrCheckpoint):
 		return dataError{err}
 	case err != nil:
 		return err
@@ -167,23 +165,23 @@ func printFitSummary(g globalOptions, w io.Writer, res *train.Result) error {
 		return nil
 	}
 	m := res.Metrics[len(res.Metrics)-1]
-	ckpt := filepath.Join(res.Dir, train.CheckpointFile)
+	ckpt := filepath.Join(res.Dir, checkpoint.File)
+	p := newPrinter(g, w, nil)
 	if m.EvalImages == 0 {
-		if g.JSON {
-			return writeJSON(w, map[string]any{"message_type": "summary", "checkpoint": ckpt, "epochs": len(res.Metrics)})
-		}
-		fmt.Fprintf(w, "checkpoint                %s (not evaluated: --eval-size 0)\n", ckpt)
-		return nil
+		return p.result(map[string]any{"message_type": "summary", "checkpoint": ckpt, "epochs": len(res.Metrics)}, func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "checkpoint                %s (not evaluated: --eval-size 0)\n", ckpt)
+			return err
+		})
 	}
-	if g.JSON {
-		return writeJSON(w, map[string]any{"message_type": "summary", "checkpoint": ckpt, "epochs": len(res.Metrics),
-			"clean_bacc": m.CleanBAcc, "robust_bacc": m.RobustBAcc, "clean_acc": m.CleanAcc, "robust_acc": m.RobustAcc})
-	}
-	fmt.Fprintf(w, "clean balanced accuracy   %.4f\n", m.CleanBAcc)
-	fmt.Fprintf(w, "PGD balanced robustness   %.4f\n", m.RobustBAcc)
-	fmt.Fprintf(w, "clean / PGD accuracy      %.4f / %.4f\n", m.CleanAcc, m.RobustAcc)
-	fmt.Fprintf(w, "checkpoint                %s\n", ckpt)
-	return nil
+	summary := map[string]any{"message_type": "summary", "checkpoint": ckpt, "epochs": len(res.Metrics),
+		"clean_bacc": m.CleanBAcc, "robust_bacc": m.RobustBAcc, "clean_acc": m.CleanAcc, "robust_acc": m.RobustAcc}
+	return p.result(summary, func(w io.Writer) error {
+		fmt.Fprintf(w, "clean balanced accuracy   %.4f\n", m.CleanBAcc)
+		fmt.Fprintf(w, "PGD balanced robustness   %.4f\n", m.RobustBAcc)
+		fmt.Fprintf(w, "clean / PGD accuracy      %.4f / %.4f\n", m.CleanAcc, m.RobustAcc)
+		_, err := fmt.Fprintf(w, "checkpoint                %s\n", ckpt)
+		return err
+	})
 }
 
 // stderrIsTerminal reports whether progress bars make sense.

@@ -28,15 +28,11 @@ Initializers that old models also list as inputs are not shown as inputs.
 With --json, stdout is one "inspect" object. No ONNX Runtime needed.
 
 ` + exitStatusHelp,
-		Flags: []cli.Flag{
-			// No Destination: flag.BoolVar would reset g.JSON, set by the global flag, to false.
-			&cli.BoolFlag{Name: "json", Usage: "the global --json, also accepted here"},
-		},
+		Flags: []cli.Flag{},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usagef("inspect takes one ONNX file, got %d arguments", c.NArg())
 			}
-			g.JSON = g.JSON || c.Bool("json")
 			return runInspect(c.Args().First(), *g, c.App.Writer)
 		},
 	}
@@ -61,9 +57,11 @@ func runInspect(path string, g globalOptions, w io.Writer) error {
 		return dataError{err}
 	}
 	r := inspectReport{MessageType: "inspect", File: path, Bytes: fi.Size(), Summary: export.Summarize(m)}
-	if g.JSON {
-		return writeJSON(w, r)
-	}
+	return newPrinter(g, w, nil).result(r, r.writeText)
+}
+
+// writeText writes r as tables.
+func (r inspectReport) writeText(w io.Writer) error {
 	s := r.Summary
 	opsets := ""
 	for _, d := range slices.Sorted(maps.Keys(s.Opsets)) {

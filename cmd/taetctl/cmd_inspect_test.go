@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/taet-ml/taet/checkpoint"
 	"os"
 	"path/filepath"
 	"slices"
@@ -37,7 +38,7 @@ func inspectJSON(t *testing.T, path string) export.Summary {
 // TestInspect describes an exported 1/16-width ResNet-18 (built here, no
 // checkpoint or runtime needed) as text and as JSON.
 func TestInspect(t *testing.T) {
-	n := &export.Network{Model: "resnet18", Options: models.Options{Classes: 10, ImageSize: 12, Width: 1.0 / 16}, Image: []int64{1, 12, 12}}
+	n := &checkpoint.Network{Model: "resnet18", Options: models.Options{Classes: 10, ImageSize: 12, Width: 1.0 / 16}, Image: []int64{1, 12, 12}}
 	info, err := n.Params()
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -41,19 +40,12 @@ func runOps(g globalOptions, w io.Writer) error {
 	for _, op := range graphs.Ops() {
 		rows = append(rows, opInfo{"op", op, graphs.OpVersion(op), onnx.MinOpset(op), graphs.OpGradKind(op).String()})
 	}
-	if g.JSON {
-		enc := json.NewEncoder(w)
+	return resultLines(newPrinter(g, w, nil), rows, func(w io.Writer) error {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "OP\tVERSION\tOPSET\tGRADIENT")
 		for _, r := range rows {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", r.Op, r.Version, r.Opset, r.Gradient)
 		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "OP\tVERSION\tOPSET\tGRADIENT")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", r.Op, r.Version, r.Opset, r.Gradient)
-	}
-	return tw.Flush()
+		return tw.Flush()
+	})
 }

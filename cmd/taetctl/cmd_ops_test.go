@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/taet-ml/taet/graphs"
+	"github.com/urfave/cli/v2"
 )
 
 func TestOpsListsEveryOp(t *testing.T) {
@@ -63,4 +67,64 @@ func TestExitCodes(t *testing.T) {
 			t.Errorf("%v: exit code %d (%v), want %d", tc.args, got, err, tc.want)
 		}
 	}
+}
+
+// TestGlobalFlagsAfterTheCommand: `taetctl ops --json`, as users type it,
+// prints what `taetctl --json ops` does.
+func TestGlobalFlagsAfterTheCommand(t *testing.T) {
+	run := func(args ...string) string {
+		var out bytes.Buffer
+		app := newApp(&globalOptions{})
+		app.Writer, app.ErrWriter = &out, &out
+		if err := app.RunContext(context.Background(), append([]string{"taetctl"}, args...)); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return out.String()
+	}
+	before, after := run("--json", "ops"), run("ops", "--json")
+	if !strings.HasPrefix(after, `{"message_type":"op"`) || after != before {
+		t.Errorf("ops --json printed %.80q…, --json ops %.80q…", after, before)
+	}
+}
+
+// TestExitCodeInterrupted: 130 only when the command was interrupted (its
+// context cancelled by a signal), never for an error that merely wraps
+// context.Canceled; an interrupted command that still succeeded exits 0.
+func TestExitCodeInterrupted(t *testing.T) {
+	interrupted, cancel := context.WithCancel(context.Background())
+	cancel()
+	wrapped := fmt.Errorf("a library call: %w", context.Canceled)
+	for _, tc := range []struct {
+		ctx  context.Context
+		err  error
+		want int
+	}{
+		{context.Background(), wrapped, exitError},
+		{interrupted, wrapped, exitInterrupted},
+		{interrupted, usagef("bad"), exitInterrupted},
+		{interrupted, nil, exitOK},
+	} {
+		if got := exitCode(tc.ctx, tc.err); got != tc.want {
+			t.Errorf("exitCode(ctx cancelled %v, %v) = %d, want %d", tc.ctx.Err() != nil, tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestEveryCommandTakesTheGlobalFlags runs every command and subcommand
+// with --help and --json after it: a command defining a global flag again
+// panics here ("flag redefined").
+func TestEveryCommandTakesTheGlobalFlags(t *testing.T) {
+	var walk func(path []string, cmds []*cli.Command)
+	walk = func(path []string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			p := append(slices.Clone(path), c.Name)
+			app := newApp(&globalOptions{})
+			app.Writer, app.ErrWriter = io.Discard, io.Discard
+			if err := app.Run(append(append([]string{"taetctl"}, p...), "--json", "--help")); err != nil {
+				t.Errorf("%v --json --help: %v", p, err)
+			}
+			walk(p, c.Subcommands)
+		}
+	}
+	walk(nil, newApp(&globalOptions{}).Commands)
 }

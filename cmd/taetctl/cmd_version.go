@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -49,9 +48,11 @@ func runVersion(g globalOptions, w io.Writer) error {
 			r.Providers[name] = err.Error()
 		}
 	}
-	if g.JSON {
-		return json.NewEncoder(w).Encode(r)
-	}
+	return newPrinter(g, w, nil).result(r, func(w io.Writer) error { return printVersion(w, r) })
+}
+
+// printVersion writes r as text.
+func printVersion(w io.Writer, r versionReport) error {
 	fmt.Fprintf(w, "taet %s (ONNX opset %d)\n", r.Version, r.Opset)
 	if r.RuntimeError != "" {
 		fmt.Fprintf(w, "onnxruntime: unavailable: %s\n", r.RuntimeError)

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/onnx/ort"
@@ -16,7 +14,6 @@ const (
 	exitOK          = 0
 	exitError       = 1
 	exitUsage       = 2
-	exitPartial     = 3
 	exitNoRuntime   = 10
 	exitBuild       = 11
 	exitData        = 12
@@ -43,7 +40,10 @@ type dataError struct{ err error }
 func (e dataError) Error() string { return e.err.Error() }
 func (e dataError) Unwrap() error { return e.err }
 
-// exitCode maps err to the table above. A cancelled context (SIGINT/SIGTERM) wins.
+// exitCode maps err to the table above. ctx is cancelled by SIGINT or
+// SIGTERM only: an interrupted command that fails exits 130, whatever its
+// error says; an error that merely wraps context.Canceled is not an
+// interruption.
 func exitCode(ctx context.Context, err error) int {
 	var (
 		ue usageError
@@ -53,7 +53,7 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+	case ctx.Err() != nil:
 		return exitInterrupted
 	case errors.As(err, &ue):
 		return exitUsage
@@ -65,18 +65,4 @@ func exitCode(ctx context.Context, err error) int {
 		return exitData
 	}
 	return exitError
-}
-
-// printExitError writes err to stderr: as a JSON object with --json, else as text.
-func printExitError(g *globalOptions, code int, err error) {
-	if err == nil {
-		err = errors.New("interrupted")
-	}
-	if g.JSON {
-		_ = json.NewEncoder(os.Stderr).Encode(map[string]any{
-			"message_type": "exit_error", "code": code, "message": err.Error(),
-		})
-		return
-	}
-	fmt.Fprintf(os.Stderr, "taetctl: %v\n", err)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/graphs/lower"
+	"github.com/taet-ml/taet/internal/testenv"
 	"github.com/taet-ml/taet/onnx"
 	"github.com/taet-ml/taet/onnx/ort"
 )
@@ -26,7 +27,7 @@ func Init(t testing.TB) {
 		lib = os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH")
 	}
 	if err := ort.Init(lib); err != nil {
-		t.Skipf("needs ONNX Runtime: %v", err)
+		testenv.Missing(t, "needs ONNX Runtime (make ort): %v", err)
 	}
 }
 
@@ -147,7 +148,7 @@ const checkerPython = "/usr/bin/python3"
 func Check(t testing.TB, m *graphs.Model) {
 	t.Helper()
 	if err := exec.Command(checkerPython, "-c", "import onnx").Run(); err != nil {
-		t.Skipf("needs the ONNX checker: apt-get install python3-onnx (%v)", err)
+		testenv.Missing(t, "needs the ONNX checker: apt-get install python3-onnx (%v)", err)
 	}
 	b, err := m.Bytes()
 	if err != nil {

@@ -14,7 +14,32 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/taet-ml/taet/data"
 )
+
+// Stripes returns an in-memory data set of n one-channel size×size images
+// of 10 classes drawn from seed: class c (image i has class i mod 10) is a
+// bright row c on noise, learnable in a few steps. size must be ≥ 10.
+func Stripes(n, size int, seed uint64) *data.Dataset {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	d := &data.Dataset{Name: "stripes", Split: "train", N: n, C: 1, H: size, W: size, Classes: 10,
+		Images: make([]float32, 0, n*size*size), Labels: make([]int64, n)}
+	for i := range n {
+		c := i % 10
+		d.Labels[i] = int64(c)
+		for r := range size {
+			for range size {
+				v := rng.IntN(60)
+				if r == c {
+					v += 180
+				}
+				d.Images = append(d.Images, float32(v)/255)
+			}
+		}
+	}
+	return d
+}
 
 // FashionIDX writes a Fashion-MNIST-shaped data set (IDX files, 10
 // classes) of n training and n/2 test images of size×size (size ≥ 10) into

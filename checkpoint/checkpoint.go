@@ -1,4 +1,9 @@
-package train
+// Package checkpoint is a fit's state on disk: one safetensors file with the
+// parameters and BatchNorm statistics, the optimizer state and a State (the
+// resolved Config, where the fit stands, the data split record, the metrics
+// so far and a SHA-256 of the tensors), written atomically and verified on
+// reading. Network rebuilds the trained network from it.
+package checkpoint
 
 import (
 	"crypto/sha256"
@@ -16,14 +21,14 @@ import (
 	"github.com/taet-ml/taet/internal/safetensors"
 )
 
-// CheckpointFile is the checkpoint's name inside a run directory.
-const CheckpointFile = "checkpoint.safetensors"
+// File is the checkpoint's name inside a run directory.
+const File = "checkpoint.safetensors"
 
 // MetricsFile is the per-epoch metrics log inside a run directory (JSON Lines).
 const MetricsFile = "metrics.jsonl"
 
-// momentumPrefix names the optimizer state of parameter p "optimizer.momentum.<p>".
-const momentumPrefix = "optimizer.momentum."
+// MomentumPrefix names the optimizer state of parameter p "optimizer.momentum.<p>".
+const MomentumPrefix = "optimizer.momentum."
 
 // State is what a checkpoint stores besides the tensors.
 type State struct {
@@ -50,8 +55,9 @@ const checkpointFormat = "taet-checkpoint/1"
 // ErrCheckpoint is wrapped by every error reading a checkpoint.
 var ErrCheckpoint = errors.New("bad checkpoint")
 
-// saveCheckpoint writes st with the tensors atomically to dir/CheckpointFile.
-func saveCheckpoint(dir string, st State, tensors []safetensors.Tensor) error {
+// Save writes st with the tensors atomically to dir/File, setting
+// st.Format and st.SHA256.
+func Save(dir string, st State, tensors []safetensors.Tensor) error {
 	st.Format = checkpointFormat
 	st.SHA256 = tensorsHash(tensors)
 	meta, err := json.Marshal(st)
@@ -62,14 +68,14 @@ func saveCheckpoint(dir string, st State, tensors []safetensors.Tensor) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(dir, CheckpointFile), b)
+	return atomicfile.Write(filepath.Join(dir, File), b)
 }
 
-// LoadCheckpoint reads a checkpoint file (or a run directory holding one),
-// verifying its format and checksum.
-func LoadCheckpoint(path string) (State, []safetensors.Tensor, error) {
+// Load reads a checkpoint file (or a run directory holding one),
+// verifying its format and checksum. Errors wrap ErrCheckpoint.
+func Load(path string) (State, []safetensors.Tensor, error) {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		path = filepath.Join(path, CheckpointFile)
+		path = filepath.Join(path, File)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

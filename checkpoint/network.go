@@ -1,4 +1,4 @@
-package export
+package checkpoint
 
 import (
 	"fmt"
@@ -9,10 +9,10 @@ import (
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/internal/safetensors"
 	"github.com/taet-ml/taet/models"
-	"github.com/taet-ml/taet/train"
 )
 
-// Network is a trained network to export.
+// Network is a trained network: the model, its parameter values and what
+// the checkpoint says about it.
 type Network struct {
 	Model   string         // a models.ByName name: resnet18, resnet50, vit-b16, vit
 	Options models.Options // Classes, ImageSize, Width; Stem "" is ByName's choice
@@ -23,26 +23,26 @@ type Network struct {
 	ClassNames []string
 	// State is the checkpoint the network comes from, or nil; its
 	// configuration and metrics go into the metadata.
-	State *train.State
+	State *State
 }
 
-// LoadCheckpoint reads a checkpoint file or run directory (train.LoadCheckpoint)
-// and returns its network. Errors wrap train.ErrCheckpoint.
-func LoadCheckpoint(path string) (*Network, error) {
-	st, tensors, err := train.LoadCheckpoint(path)
+// LoadNetwork reads a checkpoint file or run directory (Load) and returns
+// its network. Errors wrap ErrCheckpoint.
+func LoadNetwork(path string) (*Network, error) {
+	st, tensors, err := Load(path)
 	if err != nil {
 		return nil, err
 	}
-	return FromCheckpoint(st, tensors)
+	return NetworkFrom(st, tensors)
 }
 
-// FromCheckpoint returns the network of a checkpoint's state and tensors:
+// NetworkFrom returns the network of a checkpoint's state and tensors:
 // the tensors named in st.Params (the optimizer state is left out), class
 // names from the data set's name. It checks that they are exactly the
-// parameters of the model st describes; errors wrap train.ErrCheckpoint.
-func FromCheckpoint(st train.State, tensors []safetensors.Tensor) (*Network, error) {
+// parameters of the model st describes; errors wrap ErrCheckpoint.
+func NetworkFrom(st State, tensors []safetensors.Tensor) (*Network, error) {
 	if len(st.Image) != 3 || st.Classes < 1 {
-		return nil, fmt.Errorf("%w: image %v and %d classes: want [C, H, W] and at least one class", train.ErrCheckpoint, st.Image, st.Classes)
+		return nil, fmt.Errorf("%w: image %v and %d classes: want [C, H, W] and at least one class", ErrCheckpoint, st.Image, st.Classes)
 	}
 	n := &Network{
 		Model:   st.Config.Model,
@@ -61,16 +61,16 @@ func FromCheckpoint(st train.State, tensors []safetensors.Tensor) (*Network, err
 	}
 	info, err := n.Params()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", train.ErrCheckpoint, err)
+		return nil, fmt.Errorf("%w: %v", ErrCheckpoint, err)
 	}
 	for _, p := range info {
 		if v, ok := n.Values[p.Name]; !ok || int64(len(v)) != p.Size() {
 			return nil, fmt.Errorf("%w: parameter %s %v missing or of the wrong size (the checkpoint does not match model %s)",
-				train.ErrCheckpoint, p.Name, p.Shape, n.Model)
+				ErrCheckpoint, p.Name, p.Shape, n.Model)
 		}
 	}
 	if len(info) != len(n.Values) {
-		return nil, fmt.Errorf("%w: %d parameters for model %s, the checkpoint has %d", train.ErrCheckpoint, len(info), n.Model, len(n.Values))
+		return nil, fmt.Errorf("%w: %d parameters for model %s, the checkpoint has %d", ErrCheckpoint, len(info), n.Model, len(n.Values))
 	}
 	return n, nil
 }
@@ -102,9 +102,12 @@ func (n *Network) EvalGraph(batch int64) (*graphs.Assembled, error) {
 	return graphs.EvalGraph(graphs.GraphSpec{Name: n.Model, Batch: batch, Image: n.Image, Net: net}, n.Values)
 }
 
+// streamRandomInputs is the PCG stream of RandomInputs.
+const streamRandomInputs uint64 = 0xE4907
+
 // RandomInputs returns batch images for n, uniform in [0, 1), drawn from seed.
 func (n *Network) RandomInputs(batch int, seed uint64) []float32 {
-	rng := rand.New(rand.NewPCG(seed, 0xE4907))
+	rng := rand.New(rand.NewPCG(seed, streamRandomInputs))
 	x := make([]float32, int64(batch)*n.Image[0]*n.Image[1]*n.Image[2])
 	for i := range x {
 		x[i] = rng.Float32()

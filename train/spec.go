@@ -1,0 +1,140 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/taet-ml/taet/attacks"
+	"github.com/taet-ml/taet/data"
+	"github.com/taet-ml/taet/graphs"
+	"github.com/taet-ml/taet/losses"
+	"github.com/taet-ml/taet/models"
+	"github.com/taet-ml/taet/onnx/ort"
+)
+
+// Spec is a fit with everything resolved: the network, the data, the loss
+// of each stage, the training attack and the runtime options. Resolve
+// makes one from a Config, parsing each of its strings once; a Go program
+// can also fill one in with a network and data set of its own.
+type Spec struct {
+	// Config goes into every checkpoint. FitSpec reads its Method,
+	// Stages, Optimizer, Batch, Seed and Augment; the rest records where
+	// the other fields came from.
+	Config Config
+	// Net builds the classifier: [N, C, H, W] images → [N, K] logits.
+	Net graphs.Net
+	// Train is the (long-tailed) training set and Split how it was drawn
+	// (Resolve's record for resuming; zero for a data set of your own).
+	Train *data.Dataset
+	Split data.SplitRecord
+	// Eval, if not nil, is scored after every epoch: clean balanced
+	// accuracy and balanced robustness under PGD.
+	Eval *data.Dataset
+	// Losses are the training loss of each stage, by stage name: summed
+	// over the batch for ce, at, bsl and hel (see package losses).
+	Losses map[string]graphs.LossHead
+	// PGD is the training attack of the adversarial stages and of the
+	// per-epoch evaluation.
+	PGD attacks.PGD
+	// Runtime are the session options (threads, device).
+	Runtime ort.Options
+}
+
+// ErrConfig is wrapped by Resolve's errors about a setting that cannot work.
+var ErrConfig = errors.New("bad fit configuration")
+
+// The per-epoch evaluation's randomness: the PCG stream of its subset of
+// the test split, and the value xor-ed into Config.Seed to seed its
+// attack's random starts.
+const (
+	streamEvalSubset  uint64 = 0xE7A1
+	evalAttackSeedMix uint64 = 0xE7A1
+)
+
+// Resolve checks cfg and resolves it: loads the training split of
+// cfg.Dataset and makes it long-tailed, picks cfg.EvalSize test images,
+// builds cfg.Model for the data's classes and image size and the loss of
+// every stage. Errors about a setting wrap ErrConfig, about the data ErrData.
+func Resolve(cfg Config) (*Spec, error) { return resolve(cfg, nil) }
+
+// resolve is Resolve; with a split record (resuming) it rebuilds that
+// split instead of drawing one.
+func resolve(cfg Config, split *data.SplitRecord) (*Spec, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	dev, err := ort.ParseDevice(cfg.Device)
+	if err != nil {
+		return nil, fmt.Errorf("%w: device: %w", ErrConfig, err)
+	}
+	kernels, err := ort.ParseCPUKernels(cfg.CPUKernels)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	start, err := attacks.ParseStart(string(cfg.PGD.Start))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	s := &Spec{Config: cfg, Runtime: ort.Options{Threads: cfg.Threads, Device: dev, Kernels: kernels},
+		PGD: attacks.PGD{Eps: cfg.PGD.Eps, Alpha: cfg.PGD.Step, Steps: cfg.PGD.Steps, Start: start}}
+	if err := s.loadData(split); err != nil {
+		return nil, err
+	}
+	if s.Net, err = models.ByName(cfg.Model, models.Options{Classes: s.Train.Classes, ImageSize: s.Train.H, Width: cfg.Width}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if s.Losses, err = StageLosses(cfg, data.ClassCounts(s.Train.Labels, s.Train.Classes)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// StageLosses returns the training loss of each of cfg's stages, by stage
+// name, for training classes of counts images (the balanced softmax and HEL
+// weigh by them), with cfg's BSL τ and HEL weights and variant. Errors wrap
+// ErrConfig.
+func StageLosses(cfg Config, counts []int) (map[string]graphs.LossHead, error) {
+	variant, err := losses.ParseHELVariant(cfg.HEL.Variant)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	o := losses.Options{
+		ClassCounts: counts, Tau: float32(cfg.BSLTau),
+		HEL: losses.HELOpts{Alpha: float32(cfg.HEL.Alpha), Beta: float32(cfg.HEL.Beta), Gamma: float32(cfg.HEL.Gamma), Variant: variant},
+	}
+	out := map[string]graphs.LossHead{}
+	for _, st := range cfg.Stages {
+		if out[st.Name], err = losses.ByName(st.Loss(), o); err != nil {
+			return nil, fmt.Errorf("%w: stage %s: %w", ErrConfig, st.Name, err)
+		}
+	}
+	return out, nil
+}
+
+// loadData reads the training split and makes it long-tailed (or rebuilds
+// the recorded split), and picks the evaluation subset.
+func (s *Spec) loadData(split *data.SplitRecord) error {
+	cfg := s.Config
+	full, err := data.Load(cfg.Dataset, cfg.DataPath, "train")
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrData, err)
+	}
+	if split != nil {
+		s.Train, s.Split = nil, *split
+		if s.Train, err = split.Rebuild(full); err != nil {
+			return fmt.Errorf("%w: %w", ErrData, err)
+		}
+	} else if s.Train, s.Split, err = data.LongTail(full, cfg.IR, cfg.NMax, cfg.Seed); err != nil {
+		return fmt.Errorf("%w: %w", ErrData, err)
+	}
+	if cfg.EvalSize > 0 {
+		test, err := data.Load(cfg.Dataset, cfg.DataPath, "test")
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrData, err)
+		}
+		idx := rand.New(rand.NewPCG(cfg.Seed, streamEvalSubset)).Perm(test.N)
+		s.Eval = test.Subset(idx[:min(cfg.EvalSize, test.N)])
+	}
+	return nil
+}
