@@ -41,10 +41,12 @@ func tinyBatches(steps int) (xs [][]float32, ys [][]int64) {
 	return xs, ys
 }
 
-// TestInGraphSGDMatchesGoSGD trains the same network for several steps two
-// ways, the train-step graph followed by the Go update (sgdStep) and the
-// graph with the update inside (TrainStepSGDGraph), and requires every
-// parameter, momentum buffer and BatchNorm statistic to be bit-identical.
+// TestInGraphSGDMatchesGoSGD trains the same network for several steps
+// three ways, the train-step graph followed by the Go update (sgdStep), the
+// graph with the update inside (TrainStepSGDGraph) on host tensors, and the
+// same graph with its state kept in device memory through I/O binding, and
+// requires every parameter, momentum buffer and BatchNorm statistic to be
+// bit-identical.
 func TestInGraphSGDMatchesGoSGD(t *testing.T) {
 	ortest.Init(t)
 	const steps, momentum, wd = 4, 0.9, 5e-4
@@ -105,13 +107,42 @@ func TestInGraphSGDMatchesGoSGD(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := stepper.values()
-	for _, pi := range info {
-		if !slices.Equal(got[pi.Name], goParams[pi.Name]) {
-			t.Errorf("%s differs after %d steps: in-graph %v…, Go %v…", pi.Name, steps, got[pi.Name][:2], goParams[pi.Name][:2])
-		}
-		if pi.Trainable && !slices.Equal(got[pi.Name+graphs.MomentumSuffix], velocity[pi.Name]) {
-			t.Errorf("%s momentum buffer differs after %d steps", pi.Name, steps)
+	check := func(how string, got map[string][]float32) {
+		t.Helper()
+		for _, pi := range info {
+			if !slices.Equal(got[pi.Name], goParams[pi.Name]) {
+				t.Errorf("%s: %s differs after %d steps: %v…, Go %v…", how, pi.Name, steps, got[pi.Name][:2], goParams[pi.Name][:2])
+			}
+			if pi.Trainable && !slices.Equal(got[pi.Name+graphs.MomentumSuffix], velocity[pi.Name]) {
+				t.Errorf("%s: %s momentum buffer differs after %d steps", how, pi.Name, steps)
+			}
 		}
 	}
+	check("in-graph", stepper.values())
+
+	// And with the state resident in the (CPU provider's) device memory.
+	dev, err := newDeviceStepper(fused, opts, graphs.InitParams(info, 7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.close()
+	initial, err := dev.values()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := graphs.InitParams(info, 7); !slices.Equal(initial[info[0].Name], want[info[0].Name]) {
+		t.Errorf("device stepper before a step: %s is not its initial value", info[0].Name)
+	}
+	for s := range steps {
+		copy(dev.x.Data(), xs[s])
+		copy(dev.y.Data(), ys[s])
+		if _, err := dev.step(lrs[s]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := dev.values()
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("device-resident", got)
 }
