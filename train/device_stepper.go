@@ -28,12 +28,15 @@ type deviceStepper struct {
 	host     map[string]*ort.Tensor[float32] // the state until the first step
 	state    map[string]*ort.DeviceTensor    // the state after a step
 	download *download                       // built on first use by values
+	ownXY    bool                            // x and y were allocated here
 }
 
 // newDeviceStepper creates the session for g on opts.Device and binds its
 // inputs and outputs; values holds the state as newSGDGraphStepper's does.
-func newDeviceStepper(g *graphs.Assembled, opts ort.Options, values map[string][]float32) (_ *deviceStepper, err error) {
-	st := &deviceStepper{opts: opts, shapes: map[string][]int64{}, host: map[string]*ort.Tensor[float32]{}}
+// x and y are the batch tensors the caller fills (nil: allocated here, and
+// closed with the stepper).
+func newDeviceStepper(g *graphs.Assembled, opts ort.Options, values map[string][]float32, x *ort.Tensor[float32], y *ort.Tensor[int64]) (_ *deviceStepper, err error) {
+	st := &deviceStepper{opts: opts, shapes: map[string][]int64{}, host: map[string]*ort.Tensor[float32]{}, x: x, y: y, ownXY: x == nil}
 	defer func() {
 		if err != nil {
 			st.close()
@@ -59,10 +62,14 @@ func newDeviceStepper(g *graphs.Assembled, opts ort.Options, values map[string][
 		var v ort.Value
 		switch in.Name {
 		case "x":
-			st.x, err = ort.NewZeros[float32](in.Shape...)
+			if st.ownXY {
+				st.x, err = ort.NewZeros[float32](in.Shape...)
+			}
 			v = st.x
 		case "y":
-			st.y, err = ort.NewZeros[int64](in.Shape...)
+			if st.ownXY {
+				st.y, err = ort.NewZeros[int64](in.Shape...)
+			}
 			v = st.y
 		case "lr":
 			v = st.lr
@@ -128,6 +135,26 @@ func (st *deviceStepper) step(lr float32) (float32, error) {
 	return st.loss.Data()[0], err
 }
 
+// setValues replaces the state by values (every state name), read from the
+// host by the next step.
+func (st *deviceStepper) setValues(values map[string][]float32) error {
+	for _, name := range st.names {
+		t := st.host[name]
+		if len(values[name]) != len(t.Data()) {
+			return fmt.Errorf("state %s: %d values, want %d", name, len(values[name]), len(t.Data()))
+		}
+		copy(t.Data(), values[name])
+		if err := st.b.BindInput(name, t); err != nil {
+			return err
+		}
+	}
+	for _, t := range st.state {
+		t.Close()
+	}
+	st.state = nil
+	return nil
+}
+
 // values copies the state to the host, by name.
 func (st *deviceStepper) values() (map[string][]float32, error) {
 	out := map[string][]float32{}
@@ -163,12 +190,15 @@ func (st *deviceStepper) close() {
 	for _, t := range st.host {
 		t.Close()
 	}
-	for _, t := range []*ort.Tensor[float32]{st.x, st.lr, st.loss} {
+	for _, t := range []*ort.Tensor[float32]{st.lr, st.loss} {
 		if t != nil {
 			t.Close()
 		}
 	}
-	if st.y != nil {
+	if st.ownXY && st.x != nil {
+		st.x.Close()
+	}
+	if st.ownXY && st.y != nil {
 		st.y.Close()
 	}
 }

@@ -138,6 +138,7 @@ type fitter struct {
 	x          *ort.Tensor[float32] // training-step input
 	y          *ort.Tensor[int64]
 	steps      map[string]*session // train-step session per stage loss
+	dev        *deviceTrainer      // device-resident training (device_fit.go); nil: Go SGD on the host
 	attackRun  time.Duration       // runtime time of this epoch's attack sessions
 	paramCount int64
 }
@@ -170,6 +171,7 @@ func newFitter(cfg Config, dir string, st State, saved []safetensors.Tensor, res
 	}
 	// One train-step graph per distinct stage loss.
 	var info []graphs.ParamInfo
+	specs := map[string]graphs.GraphSpec{}
 	for _, s := range cfg.Stages {
 		if f.steps[s.Name] != nil {
 			continue
@@ -178,7 +180,8 @@ func newFitter(cfg Config, dir string, st State, saved []safetensors.Tensor, res
 		if err != nil {
 			return nil, err
 		}
-		g, err := graphs.TrainStepGraph(graphs.GraphSpec{Name: cfg.Model + "-" + s.Name, Batch: b, Image: f.image, Net: net, Loss: head})
+		specs[s.Name] = graphs.GraphSpec{Name: cfg.Model + "-" + s.Name, Batch: b, Image: f.image, Net: net, Loss: head}
+		g, err := graphs.TrainStepGraph(specs[s.Name])
 		if err != nil {
 			return nil, err
 		}
@@ -190,6 +193,11 @@ func newFitter(cfg Config, dir string, st State, saved []safetensors.Tensor, res
 		}
 		ins := append([]ort.Value{f.x, f.y}, f.p.values()...)
 		if f.steps[s.Name], err = newSession(g.Model, opts, ins); err != nil {
+			return nil, err
+		}
+	}
+	if deviceResident(opts.Device) { // device_fit.go
+		if f.dev, err = newDeviceTrainer(specs, cfg.Optimizer, opts, f.p, f.x, f.y); err != nil {
 			return nil, err
 		}
 	}
@@ -315,6 +323,9 @@ func (f *fitter) describe(resumed bool) Run {
 }
 
 func (f *fitter) close() {
+	if f.dev != nil {
+		f.dev.close()
+	}
 	for _, s := range f.steps {
 		s.close()
 	}
@@ -361,15 +372,14 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 					return nil, err
 				}
 			}
-			if err := sess.run(); err != nil {
+			loss, err := f.trainStep(sess, stage.Name, lr) // device_fit.go
+			if err != nil {
 				return nil, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
 			}
-			loss := float64(sess.output("loss")[0])
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
 				return nil, fmt.Errorf("epoch %d step %d (stage %s): %w (%v); the last checkpoint in %s is untouched",
 					epoch, step, stage.Name, ErrNaNLoss, loss, f.dir)
 			}
-			f.update(sess, lr)
 			lossSum += loss
 			lossSteps++
 			done++
@@ -419,6 +429,9 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 // iteration, and the runtime's pre-packed convolutions make each of the
 // iterations about 30% faster than with the parameters as inputs.
 func (f *fitter) adversarial(epoch, step int) error {
+	if err := f.syncFromDevice(); err != nil { // device_fit.go
+		return err
+	}
 	set := f.oracleSet()
 	defer set.Close()
 	o, err := set.Get("ce")
@@ -473,6 +486,9 @@ func (f *fitter) evaluate(m *EpochMetrics) error {
 	if f.evalSet == nil {
 		return nil
 	}
+	if err := f.syncFromDevice(); err != nil { // device_fit.go
+		return err
+	}
 	start := time.Now()
 	set := f.oracleSet()
 	defer set.Close()
@@ -489,6 +505,9 @@ func (f *fitter) evaluate(m *EpochMetrics) error {
 
 // save writes the checkpoint and rewrites metrics.jsonl from the state.
 func (f *fitter) save() error {
+	if err := f.syncFromDevice(); err != nil { // device_fit.go
+		return err
+	}
 	f.st.Version = Version
 	var ts []safetensors.Tensor
 	for i, pi := range f.p.info {

@@ -121,7 +121,7 @@ func TestInGraphSGDMatchesGoSGD(t *testing.T) {
 	check("in-graph", stepper.values())
 
 	// And with the state resident in the (CPU provider's) device memory.
-	dev, err := newDeviceStepper(fused, opts, graphs.InitParams(info, 7))
+	dev, err := newDeviceStepper(fused, opts, graphs.InitParams(info, 7), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

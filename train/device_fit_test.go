@@ -1,0 +1,70 @@
+package train
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/internal/synthdata"
+	"github.com/taet-ml/taet/onnx/ort"
+)
+
+// TestDeviceResidentFitMatchesGoSGD runs a two-stage fit (clean CE, then HEL
+// on PGD examples: a stage change, and attacks and evaluations that need the
+// state on the host) twice on the CPU, with the Go update and with the
+// device-resident path a GPU takes, and requires bit-identical checkpoints.
+func TestDeviceResidentFitMatchesGoSGD(t *testing.T) {
+	ortest.Init(t)
+	cfg, err := Preset("taet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Dataset, cfg.DataPath = "fashion-mnist", synthdata.FashionIDX(t, 400, 12)
+	cfg.IR, cfg.NMax = 2, 40
+	cfg.Width, cfg.Batch, cfg.EvalSize, cfg.Threads = 1.0/8, 16, 32, 1
+	cfg.PGD.Steps = 2
+	cfg.Stages = []Stage{{Name: "ce", Epochs: 1}, {Name: "hel", Epochs: 1}}
+
+	fit := func(resident bool) (State, map[string][]float32) {
+		t.Helper()
+		defer func(orig func(ort.Device) bool) { deviceResident = orig }(deviceResident)
+		deviceResident = func(ort.Device) bool { return resident }
+		dir := t.TempDir()
+		if _, err := Fit(context.Background(), cfg, dir, false, nopObserver{}); err != nil {
+			t.Fatalf("resident %v: %v", resident, err)
+		}
+		st, ts, err := LoadCheckpoint(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]float32{}
+		for _, x := range ts {
+			out[x.Name] = x.Data
+		}
+		return st, out
+	}
+	goState, goTensors := fit(false)
+	devState, devTensors := fit(true)
+	if len(devTensors) != len(goTensors) {
+		t.Fatalf("%d tensors in the device-resident checkpoint, %d in the Go one", len(devTensors), len(goTensors))
+	}
+	for name, want := range goTensors {
+		if !slices.Equal(devTensors[name], want) {
+			t.Errorf("%s differs between the device-resident and the Go fit", name)
+		}
+	}
+	for e := range goState.Metrics {
+		g, d := goState.Metrics[e], devState.Metrics[e]
+		if g.TrainLoss != d.TrainLoss || g.RobustBAcc != d.RobustBAcc {
+			t.Errorf("epoch %d: loss %v / robust %v device-resident, %v / %v Go", e, d.TrainLoss, d.RobustBAcc, g.TrainLoss, g.RobustBAcc)
+		}
+	}
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Started(Run)            {}
+func (nopObserver) StepDone(StepEvent)     {}
+func (nopObserver) EpochDone(EpochMetrics) {}
+func (nopObserver) Evaluating(int)         {}
