@@ -32,7 +32,9 @@ type deviceStepper struct {
 }
 
 // newDeviceStepper creates the session for g on opts.Device and binds its
-// inputs and outputs; values holds the state as newSGDGraphStepper's does.
+// inputs and outputs. values holds every parameter and buffer by name and,
+// optionally, momentum buffers by "<param>.momentum_buffer" (zero when
+// absent: PyTorch's first step).
 // x and y are the batch tensors the caller fills (nil: allocated here, and
 // closed with the stepper).
 func newDeviceStepper(g *graphs.Assembled, opts ort.Options, values map[string][]float32, x *ort.Tensor[float32], y *ort.Tensor[int64]) (_ *deviceStepper, err error) {
