@@ -2,24 +2,29 @@ package train
 
 import (
 	"fmt"
+	"time"
 
+	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/onnx/ort"
 )
 
 // deviceTrainer trains with the state resident on a device (a GPU): one
-// deviceStepper per stage loss, all reading the fit loop's x and y. The
-// state moves to the host (params) only when sync is called, for attacks,
-// evaluation and checkpoints, and from the host only when the stage changes.
+// deviceStepper per stage loss, all reading the fit loop's x and y, and one
+// attack oracle reading the state where the last step left it. The state
+// moves to the host (params) only when sync is called, for checkpoints, and
+// from the host only when the stage changes.
 type deviceTrainer struct {
 	p        *params
 	steppers map[string]*deviceStepper // by stage name
 	cur      *deviceStepper            // holds the newest state; nil: p does
+	oracle   *deviceOracle             // the attacks' oracle on the newest state
 }
 
 // newDeviceTrainer builds the in-graph-SGD step of every stage from
-// specs (by stage name) on opts.Device, sharing x and y.
-func newDeviceTrainer(specs map[string]graphs.GraphSpec, o Optimizer, opts ort.Options, p *params, x *ort.Tensor[float32], y *ort.Tensor[int64]) (_ *deviceTrainer, err error) {
+// specs (by stage name) on opts.Device, sharing x and y, and the attack
+// oracle over classes logits.
+func newDeviceTrainer(specs map[string]graphs.GraphSpec, classes int, o Optimizer, opts ort.Options, p *params, x *ort.Tensor[float32], y *ort.Tensor[int64]) (_ *deviceTrainer, err error) {
 	d := &deviceTrainer{p: p, steppers: map[string]*deviceStepper{}}
 	defer func() {
 		if err != nil {
@@ -34,8 +39,29 @@ func newDeviceTrainer(specs map[string]graphs.GraphSpec, o Optimizer, opts ort.O
 		if d.steppers[stage], err = newDeviceStepper(g, opts, d.hostValues(), x, y); err != nil {
 			return nil, fmt.Errorf("stage %s on %s: %w", stage, opts.Device, err)
 		}
+		if d.oracle == nil {
+			if d.oracle, err = newDeviceOracle(spec, classes, opts); err != nil {
+				return nil, fmt.Errorf("attack oracle on %s: %w", opts.Device, err)
+			}
+		}
 	}
 	return d, nil
+}
+
+// attackOracle returns the CE attack oracle bound to the newest state.
+func (d *deviceTrainer) attackOracle() (attacks.Oracle, error) {
+	var device map[string]*ort.DeviceTensor
+	if d.cur != nil {
+		device = d.cur.state
+	}
+	host := map[string]*ort.Tensor[float32]{}
+	for i, pi := range d.p.info {
+		host[pi.Name] = d.p.tensors[i]
+	}
+	if err := d.oracle.bindState(device, host); err != nil {
+		return nil, err
+	}
+	return d.oracle, nil
 }
 
 // hostValues returns p's state under the step graph's names.
@@ -84,11 +110,15 @@ func (d *deviceTrainer) close() {
 	for _, s := range d.steppers {
 		s.close()
 	}
+	if d.oracle != nil {
+		d.oracle.close()
+	}
 }
 
 // deviceResident reports whether training on dev keeps its state on the
 // device. On the CPU the Go update is as fast (measured within noise, the
-// update is under 1% of a step) and needs no state copies for attacks.
+// update is under 1% of a step), and the attacks' sessions with the
+// parameters as initializers get the CPU's pre-packed convolutions.
 var deviceResident = func(dev ort.Device) bool { return dev.CUDA }
 
 // trainStep runs one step of stage at learning rate lr, update included,
@@ -112,4 +142,30 @@ func (f *fitter) syncFromDevice() error {
 		return nil
 	}
 	return f.dev.sync()
+}
+
+// attackOracles provides the oracles of the training attack and the
+// evaluation: on the device the deviceTrainer's (on its newest state),
+// else an OracleSet on the host's parameters, closed by close.
+type attackOracles struct {
+	oracle  attacks.OracleSet
+	runtime func() time.Duration // the runtime's time in the OracleSet's sessions
+	close   func()
+}
+
+func (f *fitter) attackOracles() attackOracles {
+	if f.dev != nil {
+		return attackOracles{
+			oracle: func(loss string) (attacks.Oracle, error) {
+				if loss != "ce" {
+					return nil, fmt.Errorf("train: no %s oracle on the device", loss)
+				}
+				return f.dev.attackOracle()
+			},
+			runtime: func() time.Duration { return 0 },
+			close:   func() {},
+		}
+	}
+	set := f.oracleSet()
+	return attackOracles{oracle: set.Get, runtime: set.RuntimeTime, close: set.Close}
 }

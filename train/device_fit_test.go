@@ -11,9 +11,10 @@ import (
 )
 
 // TestDeviceResidentFitMatchesGoSGD runs a two-stage fit (clean CE, then HEL
-// on PGD examples: a stage change, and attacks and evaluations that need the
-// state on the host) twice on the CPU, with the Go update and with the
-// device-resident path a GPU takes, and requires bit-identical checkpoints.
+// on PGD examples: a stage change, attacks and evaluations on the newest
+// state, checkpoints) twice on the CPU, with the Go update and with the
+// device-resident path a GPU takes (in-graph SGD, state and attack oracle
+// bound to device memory), and requires bit-identical checkpoints.
 func TestDeviceResidentFitMatchesGoSGD(t *testing.T) {
 	ortest.Init(t)
 	cfg, err := Preset("taet")

@@ -197,7 +197,7 @@ func newFitter(cfg Config, dir string, st State, saved []safetensors.Tensor, res
 		}
 	}
 	if deviceResident(opts.Device) { // device_fit.go
-		if f.dev, err = newDeviceTrainer(specs, cfg.Optimizer, opts, f.p, f.x, f.y); err != nil {
+		if f.dev, err = newDeviceTrainer(specs, f.classes, cfg.Optimizer, opts, f.p, f.x, f.y); err != nil {
 			return nil, err
 		}
 	}
@@ -429,19 +429,16 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 // iteration, and the runtime's pre-packed convolutions make each of the
 // iterations about 30% faster than with the parameters as inputs.
 func (f *fitter) adversarial(epoch, step int) error {
-	if err := f.syncFromDevice(); err != nil { // device_fit.go
-		return err
-	}
-	set := f.oracleSet()
-	defer set.Close()
-	o, err := set.Get("ce")
+	get := f.attackOracles() // device_fit.go
+	defer get.close()
+	o, err := get.oracle("ce")
 	if err != nil {
 		return err
 	}
 	adv := make([]float32, len(f.x.Data()))
 	seeds := attacks.Seeds(f.cfg.Seed^uint64(epoch+1)<<40, step*f.cfg.Batch, f.cfg.Batch)
 	err = f.pgd().Perturb(o, f.x.Data(), f.y.Data(), seeds, adv)
-	f.attackRun += set.RuntimeTime()
+	f.attackRun += get.runtime()
 	if err != nil {
 		return fmt.Errorf("epoch %d step %d: pgd: %w", epoch, step, err)
 	}
@@ -486,13 +483,10 @@ func (f *fitter) evaluate(m *EpochMetrics) error {
 	if f.evalSet == nil {
 		return nil
 	}
-	if err := f.syncFromDevice(); err != nil { // device_fit.go
-		return err
-	}
 	start := time.Now()
-	set := f.oracleSet()
-	defer set.Close()
-	r, err := attacks.RunDataset(f.pgd(), set.Get, f.evalSet.Images, f.evalSet.Labels, attacks.DatasetOptions{Seed: f.cfg.Seed ^ 0xE7A1})
+	get := f.attackOracles() // device_fit.go
+	defer get.close()
+	r, err := attacks.RunDataset(f.pgd(), get.oracle, f.evalSet.Images, f.evalSet.Labels, attacks.DatasetOptions{Seed: f.cfg.Seed ^ 0xE7A1})
 	if err != nil {
 		return fmt.Errorf("evaluation: %w", err)
 	}
