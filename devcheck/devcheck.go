@@ -33,7 +33,7 @@ type Size struct {
 // Sizes are the sizes the sections run at.
 type Sizes struct {
 	Compare Size `json:"compare"` // train-step and pgd comparisons
-	Speed   Size `json:"speed"`   // throughput and fit-resume
+	Speed   Size `json:"speed"`   // throughput and fit-resume (Image 32: they fit CIFAR-10)
 	Reps    int  `json:"reps"`    // timed repetitions per throughput figure
 }
 
@@ -42,7 +42,7 @@ type Sizes struct {
 var Full = Sizes{Compare: Size{Batch: 16, Width: 0.125, Image: 32}, Speed: Size{Batch: 128, Width: 1, Image: 32}, Reps: 5}
 
 // Small runs every section in seconds on a CPU (scripts/gpu-check.sh --dry-run).
-var Small = Sizes{Compare: Size{Batch: 4, Width: 1.0 / 16, Image: 16}, Speed: Size{Batch: 8, Width: 1.0 / 16, Image: 16}, Reps: 1}
+var Small = Sizes{Compare: Size{Batch: 4, Width: 1.0 / 16, Image: 16}, Speed: Size{Batch: 8, Width: 1.0 / 16, Image: 32}, Reps: 2}
 
 // Tolerance is the largest difference allowed between the device's and the
 // CPU's tensors, relative to max(1, largest |CPU value|) of each tensor. It
@@ -88,7 +88,7 @@ func Run(ctx context.Context, section string, dev ort.Device, sz Sizes, threads 
 		r.Reference, r.Tolerance = "cpu", Tolerance
 		err = pgd(&r, sz.Compare, cpu, on)
 	case "throughput":
-		err = throughput(&r, sz.Speed, sz.Reps, on)
+		err = throughput(ctx, &r, sz.Speed, sz.Reps, dev, threads)
 	case "fit-resume":
 		r.Reference = "cpu"
 		err = fitResume(ctx, &r, sz.Speed, dev, threads)
