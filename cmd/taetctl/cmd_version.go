@@ -44,7 +44,7 @@ type versionReport struct {
 type cudaLibrary struct {
 	Name   string `json:"name"`
 	Path   string `json:"path,omitempty"`
-	Status string `json:"status"` // "found" or "missing (SOURCE)"
+	Status string `json:"status"` // "found", "missing (SOURCE)" or "missing, optional (SOURCE)"
 }
 
 func runVersion(g globalOptions, w io.Writer) error {
@@ -63,7 +63,10 @@ func runVersion(g globalOptions, w io.Writer) error {
 	}
 	for _, l := range ort.CUDALibraries() {
 		st := "found"
-		if l.Path == "" {
+		switch {
+		case l.Path == "" && l.Optional:
+			st = "missing, optional (" + l.Source + ")"
+		case l.Path == "":
 			st = "missing (" + l.Source + ")"
 		}
 		r.CUDALibraries = append(r.CUDALibraries, cudaLibrary{Name: l.Soname, Path: l.Path, Status: st})

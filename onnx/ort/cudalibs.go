@@ -29,14 +29,16 @@ import (
 // CUDALibrary is one shared library that ONNX Runtime's CUDA execution
 // provider (ORT 1.29.0, CUDA 13, cuDNN 9) needs at run time.
 type CUDALibrary struct {
-	Soname string // file name the loader looks for, e.g. libcublasLt.so.13
-	Source string // where it comes from: the pip wheel that ships it, or the driver
-	Path   string // where discovery found it; "" when missing
+	Soname   string // file name the loader looks for, e.g. libcublasLt.so.13
+	Source   string // where it comes from: the pip wheel that ships it, or the driver
+	Path     string // where discovery found it; "" when missing
+	Optional bool   // needed only by some kernels: loaded when found, no error when not
 }
 
 // cudaLibraries lists what the provider links (readelf -d: cudart, cublasLt,
-// cublas, curand, the driver's libcuda) and what it opens itself (cuFFT,
-// cuDNN), dependencies first, in the order they are preloaded.
+// cublas, curand, the driver's libcuda) and what it opens itself by these
+// names (cuFFT, cuDNN; NVRTC for run-time compiled kernels), dependencies
+// first, in the order they are preloaded.
 var cudaLibraries = []CUDALibrary{
 	{Soname: "libcuda.so.1", Source: "the NVIDIA driver"},
 	{Soname: "libcudart.so.13", Source: "pip: nvidia-cuda-runtime, CUDA 13"},
@@ -45,6 +47,7 @@ var cudaLibraries = []CUDALibrary{
 	{Soname: "libcurand.so.10", Source: "pip: nvidia-curand, CUDA 13"},
 	{Soname: "libcufft.so.12", Source: "pip: nvidia-cufft, CUDA 13"},
 	{Soname: "libcudnn.so.9", Source: "pip: nvidia-cudnn-cu13"},
+	{Soname: "libnvrtc.so.13", Source: "pip: nvidia-cuda-nvrtc, CUDA 13", Optional: true},
 }
 
 // CUDAPathEnv names extra folders (colon-separated) searched first for the
@@ -128,8 +131,9 @@ func CUDALibraries() []CUDALibrary {
 // PreloadCUDA loads libs, in order, with their symbols global (what ONNX
 // Runtime's Python package does before creating a CUDA session), so that the
 // CUDA provider finds them wherever they are. A library without a Path is
-// tried by its bare name (the dynamic loader's own search). The error names
-// every library that could not be loaded and how to get it.
+// tried by its bare name (the dynamic loader's own search); an Optional one
+// not found anywhere is skipped. The error names every library that could
+// not be loaded and how to get it.
 func PreloadCUDA(libs []CUDALibrary) error {
 	var failed []string
 	for _, l := range libs {
@@ -142,6 +146,7 @@ func PreloadCUDA(libs []CUDALibrary) error {
 		C.free(unsafe.Pointer(cname))
 		switch {
 		case msg == nil:
+		case l.Path == "" && l.Optional:
 		case l.Path == "":
 			failed = append(failed, fmt.Sprintf("%s not found (get it from %s)", l.Soname, l.Source))
 		default:
