@@ -1,4 +1,4 @@
-package train
+package train_test
 
 import (
 	"context"
@@ -6,8 +6,7 @@ import (
 	"testing"
 
 	"github.com/taet-ml/taet/internal/ortest"
-	"github.com/taet-ml/taet/internal/synthdata"
-	"github.com/taet-ml/taet/onnx/ort"
+	"github.com/taet-ml/taet/train"
 )
 
 // TestDeviceResidentFitMatchesGoSGD runs a two-stage fit (clean CE, then HEL
@@ -17,25 +16,15 @@ import (
 // bound to device memory), and requires bit-identical checkpoints.
 func TestDeviceResidentFitMatchesGoSGD(t *testing.T) {
 	ortest.Init(t)
-	cfg, err := Preset("taet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Dataset, cfg.DataPath = "fashion-mnist", synthdata.FashionIDX(t, 400, 12)
-	cfg.IR, cfg.NMax = 2, 40
-	cfg.Width, cfg.Batch, cfg.EvalSize, cfg.Threads = 1.0/8, 16, 32, 1
-	cfg.PGD.Steps = 2
-	cfg.Stages = []Stage{{Name: "ce", Epochs: 1}, {Name: "hel", Epochs: 1}}
-
-	fit := func(resident bool) (State, map[string][]float32) {
+	cfg := tinyConfig(t, train.Stage{Name: "ce", Epochs: 1}, train.Stage{Name: "hel", Epochs: 1})
+	fit := func(resident bool) (train.State, map[string][]float32) {
 		t.Helper()
-		defer func(orig func(ort.Device) bool) { deviceResident = orig }(deviceResident)
-		deviceResident = func(ort.Device) bool { return resident }
+		defer train.SetDeviceResident(resident)()
 		dir := t.TempDir()
-		if _, err := Fit(context.Background(), cfg, dir, false, nopObserver{}); err != nil {
+		if _, err := train.Fit(context.Background(), cfg, dir, false, &quiet{}); err != nil {
 			t.Fatalf("resident %v: %v", resident, err)
 		}
-		st, ts, err := LoadCheckpoint(dir)
+		st, ts, err := train.LoadCheckpoint(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,10 +51,3 @@ func TestDeviceResidentFitMatchesGoSGD(t *testing.T) {
 		}
 	}
 }
-
-type nopObserver struct{}
-
-func (nopObserver) Started(Run)            {}
-func (nopObserver) StepDone(StepEvent)     {}
-func (nopObserver) EpochDone(EpochMetrics) {}
-func (nopObserver) Evaluating(int)         {}
