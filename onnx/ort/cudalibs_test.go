@@ -1,7 +1,9 @@
 package ort_test
 
 import (
+	"cmp"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -111,5 +113,36 @@ func TestPreloadCUDA(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "libcudart.so.13 ") || strings.Contains(err.Error(), "optional") {
 		t.Errorf("error %q blames a library that loaded or is optional", err)
+	}
+}
+
+// TestPreloadSatisfiesSonames builds (with the C compiler cgo uses) a
+// library with a versioned soname, in a folder the loader does not search,
+// and a library that links it, as the CUDA provider links cuBLAS: the second
+// loads only once the first is preloaded.
+func TestPreloadSatisfiesSonames(t *testing.T) {
+	cc, err := exec.LookPath(cmp.Or(os.Getenv("CC"), "gcc"))
+	if err != nil {
+		t.Skip("needs the C compiler cgo uses")
+	}
+	deps, consumers := t.TempDir(), t.TempDir()
+	depSrc := fakeFile(t, consumers, "dep.c", []byte("int taet_dep(void) { return 1; }\n"))
+	useSrc := fakeFile(t, consumers, "use.c", []byte("int taet_dep(void);\nint taet_use(void) { return taet_dep(); }\n"))
+	dep := filepath.Join(deps, "libtaetdep.so.13")
+	provider := filepath.Join(consumers, "libtaet_provider.so")
+	for _, args := range [][]string{
+		{"-shared", "-fPIC", "-Wl,-soname,libtaetdep.so.13", "-o", dep, depSrc},
+		{"-shared", "-fPIC", "-Wl,--no-as-needed", "-o", provider, useSrc, dep},
+	} {
+		if out, err := exec.Command(cc, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", cc, args, err, out)
+		}
+	}
+	p := ort.CUDALibrary{Soname: "libtaet_provider.so", Path: provider}
+	if err := ort.PreloadCUDA([]ort.CUDALibrary{p}); err == nil || !strings.Contains(err.Error(), "libtaetdep.so.13") {
+		t.Fatalf("the consumer loaded before its dependency was preloaded (%v)", err)
+	}
+	if err := ort.PreloadCUDA([]ort.CUDALibrary{{Soname: "libtaetdep.so.13", Path: dep}, p}); err != nil {
+		t.Fatalf("after preloading its dependency: %v", err)
 	}
 }
