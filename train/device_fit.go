@@ -2,7 +2,6 @@ package train
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/graphs"
@@ -10,22 +9,28 @@ import (
 )
 
 // deviceTrainer trains with the state resident on a device (a GPU): one
-// deviceStepper per stage loss, all reading the fit loop's x and y, and one
-// attack oracle reading the state where the last step left it. The state
-// moves to the host (params) only when sync is called, for checkpoints, and
-// from the host only when the stage changes.
+// deviceStepper per stage loss, all reading the fit loop's x and y (or the
+// training attack's result, left on the device by devicePGD), and one
+// evaluation oracle, all reading the state where the last step left it. The
+// state moves to the host (params) only when sync is called, for
+// checkpoints, and from the host only when the stage changes.
 type deviceTrainer struct {
 	p        *params
 	steppers map[string]*deviceStepper // by stage name
 	cur      *deviceStepper            // holds the newest state; nil: p does
-	oracle   *deviceOracle             // the attacks' oracle on the newest state
+	oracle   *deviceOracle             // the evaluation's oracle on the newest state
+	spec     graphs.GraphSpec          // the network, for the attack's graph
+	classes  int
+	opts     ort.Options
+	pgd      *devicePGD        // the training attack, built on first use
+	xAdv     *ort.DeviceTensor // its result, read by the next step
 }
 
 // newDeviceTrainer builds the in-graph-SGD step of every stage from
 // specs (by stage name) on opts.Device, sharing x and y, and the attack
 // oracle over classes logits.
 func newDeviceTrainer(specs map[string]graphs.GraphSpec, classes int, o Optimizer, opts ort.Options, p *params, x *ort.Tensor[float32], y *ort.Tensor[int64]) (_ *deviceTrainer, err error) {
-	d := &deviceTrainer{p: p, steppers: map[string]*deviceStepper{}}
+	d := &deviceTrainer{p: p, steppers: map[string]*deviceStepper{}, classes: classes, opts: opts}
 	defer func() {
 		if err != nil {
 			d.close()
@@ -40,6 +45,7 @@ func newDeviceTrainer(specs map[string]graphs.GraphSpec, classes int, o Optimize
 			return nil, fmt.Errorf("stage %s on %s: %w", stage, opts.Device, err)
 		}
 		if d.oracle == nil {
+			d.spec = spec
 			if d.oracle, err = newDeviceOracle(spec, classes, opts); err != nil {
 				return nil, fmt.Errorf("attack oracle on %s: %w", opts.Device, err)
 			}
@@ -48,20 +54,45 @@ func newDeviceTrainer(specs map[string]graphs.GraphSpec, classes int, o Optimize
 	return d, nil
 }
 
-// attackOracle returns the CE attack oracle bound to the newest state.
-func (d *deviceTrainer) attackOracle() (attacks.Oracle, error) {
-	var device map[string]*ort.DeviceTensor
+// state returns the newest state: on the device (the current stepper's,
+// when it has stepped) and on the host (p, for the rest).
+func (d *deviceTrainer) state() (device map[string]*ort.DeviceTensor, host map[string]*ort.Tensor[float32]) {
 	if d.cur != nil {
 		device = d.cur.state
 	}
-	host := map[string]*ort.Tensor[float32]{}
+	host = map[string]*ort.Tensor[float32]{}
 	for i, pi := range d.p.info {
 		host[pi.Name] = d.p.tensors[i]
 	}
-	if err := d.oracle.bindState(device, host); err != nil {
+	return device, host
+}
+
+// attackOracle returns the CE attack oracle bound to the newest state.
+func (d *deviceTrainer) attackOracle() (attacks.Oracle, error) {
+	device, host := d.state()
+	if err := bindState(d.oracle.b, d.oracle.params, device, host); err != nil {
 		return nil, err
 	}
 	return d.oracle, nil
+}
+
+// adversarial runs the training attack on the batch in x and y on the
+// device; the next step trains on its result, which stays there.
+func (d *deviceTrainer) adversarial(attack attacks.PGD, x *ort.Tensor[float32], y *ort.Tensor[int64], seeds []uint64) error {
+	if d.pgd == nil {
+		var err error
+		if d.pgd, err = newDevicePGD(d.spec, attack, d.opts); err != nil {
+			return fmt.Errorf("training attack on %s: %w", d.opts.Device, err)
+		}
+	}
+	device, host := d.state()
+	xAdv, err := d.pgd.perturb(x, y, seeds, device, host)
+	if err != nil {
+		return err
+	}
+	d.xAdv.Close()
+	d.xAdv = xAdv
+	return nil
 }
 
 // hostValues returns p's state under the step graph's names.
@@ -88,7 +119,10 @@ func (d *deviceTrainer) step(stage string, lr float32) (float32, error) {
 		}
 		d.cur = s
 	}
-	return s.step(lr)
+	loss, err := s.step(lr, d.xAdv)
+	d.xAdv.Close()
+	d.xAdv = nil
+	return loss, err
 }
 
 // sync copies the newest state into p; the device keeps its copy.
@@ -113,6 +147,10 @@ func (d *deviceTrainer) close() {
 	if d.oracle != nil {
 		d.oracle.close()
 	}
+	if d.pgd != nil {
+		d.pgd.close()
+	}
+	d.xAdv.Close()
 }
 
 // deviceResident reports whether training on dev keeps its state on the
@@ -144,13 +182,12 @@ func (f *fitter) syncFromDevice() error {
 	return f.dev.sync()
 }
 
-// attackOracles provides the oracles of the training attack and the
-// evaluation: on the device the deviceTrainer's (on its newest state),
-// else an OracleSet on the host's parameters, closed by close.
+// attackOracles provides the evaluation's oracles: on the device the
+// deviceTrainer's (on its newest state), else an OracleSet on the host's
+// parameters, closed by close.
 type attackOracles struct {
-	oracle  attacks.OracleSet
-	runtime func() time.Duration // the runtime's time in the OracleSet's sessions
-	close   func()
+	oracle attacks.OracleSet
+	close  func()
 }
 
 func (f *fitter) attackOracles() attackOracles {
@@ -162,10 +199,9 @@ func (f *fitter) attackOracles() attackOracles {
 				}
 				return f.dev.attackOracle()
 			},
-			runtime: func() time.Duration { return 0 },
-			close:   func() {},
+			close: func() {},
 		}
 	}
 	set := f.oracleSet()
-	return attackOracles{oracle: set.Get, runtime: set.RuntimeTime, close: set.Close}
+	return attackOracles{oracle: set.Get, close: set.Close}
 }

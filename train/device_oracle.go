@@ -89,15 +89,15 @@ func newDeviceOracle(spec graphs.GraphSpec, classes int, opts ort.Options) (_ *d
 	return o, nil
 }
 
-// bindState binds the parameters and buffers: each from device when it
-// holds the name, else from host.
-func (o *deviceOracle) bindState(device map[string]*ort.DeviceTensor, host map[string]*ort.Tensor[float32]) error {
-	for _, name := range o.params {
+// bindState binds every input of names on b: from device when it holds the
+// name, else from host.
+func bindState(b *ort.Binding, names []string, device map[string]*ort.DeviceTensor, host map[string]*ort.Tensor[float32]) error {
+	for _, name := range names {
 		var err error
 		if t, ok := device[name]; ok {
-			err = o.b.BindDeviceInput(name, t)
+			err = b.BindDeviceInput(name, t)
 		} else {
-			err = o.b.BindInput(name, host[name])
+			err = b.BindInput(name, host[name])
 		}
 		if err != nil {
 			return err

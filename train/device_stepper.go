@@ -114,11 +114,24 @@ func newDeviceStepper(g *graphs.Assembled, opts ort.Options, values map[string][
 	return st, nil
 }
 
-// step runs one training step at learning rate lr on the batch in x and y
-// and returns the loss.
-func (st *deviceStepper) step(lr float32) (float32, error) {
+// step runs one training step at learning rate lr on the batch in x (or
+// xOnDevice, when not nil: an attack's result left on the device) and y, and
+// returns the loss.
+func (st *deviceStepper) step(lr float32, xOnDevice *ort.DeviceTensor) (float32, error) {
 	st.lr.Data()[0] = lr
+	if xOnDevice != nil {
+		if err := st.b.BindDeviceInput("x", xOnDevice); err != nil {
+			return 0, err
+		}
+	}
 	out, err := st.b.Run()
+	if xOnDevice != nil && err == nil { // the next step reads x again, unless told otherwise
+		if err = st.b.BindInput("x", st.x); err != nil {
+			for _, t := range out {
+				t.Close()
+			}
+		}
+	}
 	if err != nil {
 		return 0, err
 	}

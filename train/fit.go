@@ -429,16 +429,19 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 // iteration, and the runtime's pre-packed convolutions make each of the
 // iterations about 30% faster than with the parameters as inputs.
 func (f *fitter) adversarial(epoch, step int) error {
-	get := f.attackOracles() // device_fit.go
-	defer get.close()
-	o, err := get.oracle("ce")
+	seeds := attacks.Seeds(f.cfg.Seed^uint64(epoch+1)<<40, step*f.cfg.Batch, f.cfg.Batch)
+	if f.dev != nil { // device_fit.go: the attack runs on the device, its result stays there
+		return f.dev.adversarial(f.pgd(), f.x, f.y, seeds)
+	}
+	set := f.oracleSet()
+	defer set.Close()
+	o, err := set.Get("ce")
 	if err != nil {
 		return err
 	}
 	adv := make([]float32, len(f.x.Data()))
-	seeds := attacks.Seeds(f.cfg.Seed^uint64(epoch+1)<<40, step*f.cfg.Batch, f.cfg.Batch)
 	err = f.pgd().Perturb(o, f.x.Data(), f.y.Data(), seeds, adv)
-	f.attackRun += get.runtime()
+	f.attackRun += set.RuntimeTime()
 	if err != nil {
 		return fmt.Errorf("epoch %d step %d: pgd: %w", epoch, step, err)
 	}

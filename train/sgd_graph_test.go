@@ -110,7 +110,7 @@ func TestInGraphSGDMatchesGoSGD(t *testing.T) {
 	for s := range steps {
 		copy(dev.x.Data(), xs[s])
 		copy(dev.y.Data(), ys[s])
-		if _, err := dev.step(lrs[s]); err != nil {
+		if _, err := dev.step(lrs[s], nil); err != nil {
 			t.Fatal(err)
 		}
 	}
