@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/graphs"
@@ -24,6 +25,7 @@ type deviceTrainer struct {
 	opts     ort.Options
 	pgd      *devicePGD        // the training attack, built on first use
 	xAdv     *ort.DeviceTensor // its result, read by the next step
+	inRun    time.Duration     // time in the runtime's steps and attacks since reset
 }
 
 // newDeviceTrainer builds the in-graph-SGD step of every stage from
@@ -86,7 +88,9 @@ func (d *deviceTrainer) adversarial(attack attacks.PGD, x *ort.Tensor[float32], 
 		}
 	}
 	device, host := d.state()
+	start := time.Now()
 	xAdv, err := d.pgd.perturb(x, y, seeds, device, host)
+	d.inRun += time.Since(start)
 	if err != nil {
 		return err
 	}
@@ -119,7 +123,9 @@ func (d *deviceTrainer) step(stage string, lr float32) (float32, error) {
 		}
 		d.cur = s
 	}
+	start := time.Now()
 	loss, err := s.step(lr, d.xAdv)
+	d.inRun += time.Since(start)
 	d.xAdv.Close()
 	d.xAdv = nil
 	return loss, err
@@ -204,4 +210,23 @@ func (f *fitter) attackOracles() attackOracles {
 	}
 	set := f.oracleSet()
 	return attackOracles{oracle: set.Get, close: set.Close}
+}
+
+// resetRuntime zeroes the epoch's runtime counters: the device's, or those
+// of sess and the attacks.
+func (f *fitter) resetRuntime(sess *session) {
+	f.attackRun = 0
+	if f.dev != nil {
+		f.dev.inRun = 0
+	} else {
+		sess.inRun = 0
+	}
+}
+
+// runtime returns the epoch's time inside the runtime: steps and attacks.
+func (f *fitter) runtime(sess *session) time.Duration {
+	if f.dev != nil {
+		return f.dev.inRun
+	}
+	return sess.inRun + f.attackRun
 }

@@ -173,7 +173,7 @@ func newFitter(cfg Config, dir string, st State, saved []safetensors.Tensor, res
 	var info []graphs.ParamInfo
 	specs := map[string]graphs.GraphSpec{}
 	for _, s := range cfg.Stages {
-		if f.steps[s.Name] != nil {
+		if _, ok := specs[s.Name]; ok {
 			continue
 		}
 		head, err := f.lossHead(s.Name)
@@ -190,6 +190,9 @@ func newFitter(cfg Config, dir string, st State, saved []safetensors.Tensor, res
 			if f.p, err = f.initParams(info, saved); err != nil {
 				return nil, err
 			}
+		}
+		if deviceResident(opts.Device) {
+			continue // device_fit.go builds the device's sessions
 		}
 		ins := append([]ort.Value{f.x, f.y}, f.p.values()...)
 		if f.steps[s.Name], err = newSession(g.Model, opts, ins); err != nil {
@@ -358,7 +361,7 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 			first, lossSum, lossSteps = f.st.Step, f.st.LossSum, f.st.LossSteps
 		}
 		start := time.Now()
-		sess.inRun, f.attackRun = 0, 0
+		f.resetRuntime(sess) // device_fit.go
 		done := 0
 		for step := range steps {
 			if batches.Next(f.x.Data(), f.y.Data()) == 0 {
@@ -400,7 +403,7 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 			m.TrainLoss = lossSum / float64(lossSteps)
 		}
 		if done > 0 {
-			m.GoOverhead = 1 - (sess.inRun+f.attackRun).Seconds()/elapsed.Seconds()
+			m.GoOverhead = 1 - f.runtime(sess).Seconds()/elapsed.Seconds() // device_fit.go
 		}
 		obs.Evaluating(epoch)
 		if err := f.evaluate(&m); err != nil {
