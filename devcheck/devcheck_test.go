@@ -19,7 +19,7 @@ func TestSectionsOnTheCPU(t *testing.T) {
 		"train-step": {"max_rel_diff_loss", "max_rel_diff_grad", "max_rel_diff_bn"},
 		"pgd":        {"prediction_agreement", "pixels_differing"},
 		"throughput": {"clean_step_img_per_s", "taet_stage2_step_img_per_s", "pgd20_img_per_s"},
-		"fit-resume": {"device_epoch_loss", "cpu_epoch_loss"},
+		"fit-resume": {"device_epoch_loss", "cpu_epoch_loss", "resumed_cpu_epoch_loss"},
 	}
 	for _, section := range devcheck.Sections {
 		r := devcheck.Run(context.Background(), section, ort.Device{}, devcheck.Small, 2)
@@ -36,6 +36,9 @@ func TestSectionsOnTheCPU(t *testing.T) {
 			if strings.HasPrefix(m, "max_rel_diff") && v != 0 || m == "prediction_agreement" && v != 1 {
 				t.Errorf("%s: %s = %v on the CPU against itself", section, m, v)
 			}
+		}
+		if section == "fit-resume" && r.Metrics["device_epoch_loss"] != r.Metrics["cpu_epoch_loss"] {
+			t.Errorf("fit-resume: epoch loss %v and %v on the CPU against itself", r.Metrics["device_epoch_loss"], r.Metrics["cpu_epoch_loss"])
 		}
 	}
 }
