@@ -36,6 +36,7 @@ func newApp(g *globalOptions) *cli.App {
 			newBuildGraphCommand(g),
 			newExportCommand(g),
 			newInspectCommand(g),
+			newDeviceCheckCommand(g), // scripts/gpu-check.sh
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {

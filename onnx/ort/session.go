@@ -144,6 +144,9 @@ func newSessionOptions(opts Options) (*ortgo.SessionOptions, error) {
 }
 
 func appendCUDA(so *ortgo.SessionOptions, id int) error {
+	if err := preloadCUDAOnce(); err != nil { // cudalibs.go
+		return fmt.Errorf("%w: cuda:%d: %v", ErrNoCUDA, id, err)
+	}
 	co, err := ortgo.NewCUDAProviderOptions()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNoCUDA, err)
