@@ -42,7 +42,7 @@ if ! $py -c 'import torch' 2>/dev/null || [ ! -x /usr/bin/time ]; then
   exit 10
 fi
 
-out=bench/out
+out=$PWD/bench/out
 mkdir -p "$out"
 raw=$out/raw.jsonl
 : > "$raw"
@@ -54,7 +54,7 @@ export TAET_ORT_LIB=${TAET_ORT_LIB:-$PWD/third_party/onnxruntime/libonnxruntime.
 # taet_round ROUND: taet's four rows as JSON lines.
 taet_round() {
   echo "round $1: taet" >&2
-  (cd train && "../$out/train.test" -test.run '^$' -test.bench 'BenchmarkStep|BenchmarkPGD20' \
+  (cd train && "$out/train.test" -test.run '^$' -test.bench 'BenchmarkStep|BenchmarkPGD20' \
       -test.benchtime "${steps}x" -test.timeout 0 -bench-threads "$threads") |
     $py -c '
 import json, re, sys
@@ -89,7 +89,7 @@ done
 # Peak RSS (KiB from /usr/bin/time) of the clean step on each side.
 rss() { /usr/bin/time -f '%M' -o "$out/rss.txt" "$@" > /dev/null 2>&1; echo $(( $(tail -1 "$out/rss.txt") * 1024 )); }
 echo "peak RSS of the clean step" >&2
-rss_taet=$(cd train && rss "../$out/train.test" -test.run '^$' -test.bench 'BenchmarkStep/clean' -test.benchtime "${steps}x" -bench-threads "$threads")
+rss_taet=$(cd train && rss "$out/train.test" -test.run '^$' -test.bench 'BenchmarkStep/clean' -test.benchtime "${steps}x" -bench-threads "$threads")
 rss_stock=$(rss $py bench/torch/bench.py --threads "$threads" --repeats "$steps" --which clean)
 rss_tuned=$(GLIBC_TUNABLES=$tuned rss $py bench/torch/bench.py --threads "$threads" --repeats "$steps" --which clean)
 
