@@ -5,7 +5,6 @@ import (
 
 	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/graphs"
-	"github.com/taet-ml/taet/graphs/lower"
 	"github.com/taet-ml/taet/onnx/ort"
 	"github.com/taet-ml/taet/ortoracle"
 )
@@ -39,20 +38,13 @@ func newDevicePGD(spec graphs.GraphSpec, attack attacks.PGD, opts ort.Options) (
 	if err != nil {
 		return nil, err
 	}
-	model, err := lower.ForSession(g.Model, opts) // the graph a CPU session runs, as ortsession.New does
-	if err != nil {
-		return nil, err
-	}
 	p := &devicePGD{attack: attack}
 	defer func() {
 		if err != nil {
 			p.close()
 		}
 	}()
-	if p.s, err = ort.NewSession(model, g.InputNames(), g.OutputNames(), opts); err != nil {
-		return nil, fmt.Errorf("session %s: %w", spec.Name, err)
-	}
-	if p.b, err = p.s.NewBinding(opts.Device); err != nil {
+	if p.s, p.b, err = newBoundSession(g.Model, opts); err != nil {
 		return nil, err
 	}
 	if p.start, err = ort.NewZeros[float32](g.Inputs[0].Shape...); err != nil {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/graphs"
-	"github.com/taet-ml/taet/graphs/lower"
 	"github.com/taet-ml/taet/onnx/ort"
 	"github.com/taet-ml/taet/ortoracle"
 )
@@ -42,20 +41,13 @@ func newDeviceOracle(spec graphs.GraphSpec, classes int, opts ort.Options) (_ *d
 	if err != nil {
 		return nil, err
 	}
-	model, err := lower.ForSession(g.Model, opts) // the graph a CPU session runs, as ortsession.New does
-	if err != nil {
-		return nil, err
-	}
 	o := &deviceOracle{classes: classes}
 	defer func() {
 		if err != nil {
 			o.close()
 		}
 	}()
-	if o.s, err = ort.NewSession(model, g.InputNames(), g.OutputNames(), opts); err != nil {
-		return nil, fmt.Errorf("session %s: %w", spec.Name, err)
-	}
-	if o.b, err = o.s.NewBinding(opts.Device); err != nil {
+	if o.s, o.b, err = newBoundSession(g.Model, opts); err != nil {
 		return nil, err
 	}
 	shape := map[string][]int64{}

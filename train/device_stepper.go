@@ -45,14 +45,7 @@ func newDeviceStepper(g *graphs.Assembled, opts ort.Options, values map[string][
 			st.close()
 		}
 	}()
-	model, err := lower.ForSession(g.Model, opts) // the graph a CPU session runs, as ortsession.New does
-	if err != nil {
-		return nil, err
-	}
-	if st.s, err = ort.NewSession(model, g.InputNames(), g.OutputNames(), opts); err != nil {
-		return nil, fmt.Errorf("session %s: %w", g.Proto.GetGraph().GetName(), err)
-	}
-	if st.b, err = st.s.NewBinding(opts.Device); err != nil {
+	if st.s, st.b, err = newBoundSession(g.Model, opts); err != nil {
 		return nil, err
 	}
 	if st.lr, err = ort.NewZeros[float32](1); err != nil {
@@ -237,20 +230,13 @@ func newDownload(names []string, shapes map[string][]int64, opts ort.Options) (_
 	if err != nil {
 		return nil, err
 	}
-	model, err := m.Bytes()
-	if err != nil {
-		return nil, err
-	}
 	d := &download{names: names, out: map[string]*ort.Tensor[float32]{}}
 	defer func() {
 		if err != nil {
 			d.close()
 		}
 	}()
-	if d.s, err = ort.NewSession(model, m.InputNames(), m.OutputNames(), opts); err != nil {
-		return nil, err
-	}
-	if d.b, err = d.s.NewBinding(opts.Device); err != nil {
+	if d.s, d.b, err = newBoundSession(m, opts); err != nil {
 		return nil, err
 	}
 	for _, name := range names {
@@ -293,4 +279,23 @@ func (d *download) close() {
 	for _, t := range d.out {
 		t.Close()
 	}
+}
+
+// newBoundSession creates a session for m on opts.Device (m lowered for a
+// CPU session, as ortsession.New does) and its I/O binding.
+func newBoundSession(m *graphs.Model, opts ort.Options) (*ort.Session, *ort.Binding, error) {
+	model, err := lower.ForSession(m, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := ort.NewSession(model, m.InputNames(), m.OutputNames(), opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("session %s: %w", m.Proto.GetGraph().GetName(), err)
+	}
+	b, err := s.NewBinding(opts.Device)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, b, nil
 }
