@@ -3,13 +3,16 @@ package lower_test
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/graphs/lower"
+	"github.com/taet-ml/taet/internal/gradtest"
 	"github.com/taet-ml/taet/internal/ortest"
 	"github.com/taet-ml/taet/losses"
 	"github.com/taet-ml/taet/models"
+	"github.com/taet-ml/taet/onnx"
 	"github.com/taet-ml/taet/onnx/ort"
 )
 
@@ -135,4 +138,60 @@ func TestForSessionKeepsCUDAAndStandardGraphs(t *testing.T) {
 			t.Errorf("%v, %v: lowered %v, want %v", tc.opts.Device, tc.opts.Kernels, lowered, tc.lowered)
 		}
 	}
+}
+
+// convStack is a small network whose convolutions all have 16 or 32
+// channels, so every one of them, and the input gradient of the stride-1
+// one, is lowered for both block sizes (8 and 16).
+func convStack(v []*graphs.Value) *graphs.Value {
+	x, w1, w2 := v[0], v[1], v[2]
+	h := graphs.Conv(x, w1, nil, graphs.ConvOpts{Pads: []int64{1, 1, 1, 1}})
+	// Separate running statistics: the runtime may update them in place.
+	h, _, _ = graphs.BatchNormalizationTraining(h, v[3], v[4], v[5], v[6], graphs.BatchNormOpts{})
+	h = graphs.Tanh(h)
+	return graphs.Tanh(graphs.Conv(h, w2, nil, graphs.ConvOpts{Strides: []int64{2, 2}, Pads: []int64{1, 1, 1, 1}}))
+}
+
+var convStackInputs = []gradtest.Input{
+	{Name: "x", Shape: []int64{2, 16, 6, 6}},
+	{Name: "w1", Shape: []int64{16, 16, 3, 3}, Transform: func(v float64) float64 { return v / 12 }},
+	{Name: "w2", Shape: []int64{32, 16, 3, 3}, Transform: func(v float64) float64 { return v / 12 }},
+	{Name: "scale", Shape: []int64{16}, Values: slices.Repeat([]float32{1}, 16), NoGrad: true},
+	{Name: "bias", Shape: []int64{16}, Values: make([]float32, 16), NoGrad: true},
+	{Name: "running_mean", Shape: []int64{16}, Values: make([]float32, 16), NoGrad: true},
+	{Name: "running_var", Shape: []int64{16}, Values: slices.Repeat([]float32{1}, 16), NoGrad: true},
+}
+
+// TestGradientsOfLoweredConvs checks the gradients a CPU session computes
+// (ortest runs lowered graphs) against finite differences, on a graph in
+// which the lowering does replace the convolutions.
+func TestGradientsOfLoweredConvs(t *testing.T) {
+	ortest.Init(t)
+	m, err := graphs.Build("grad", func(b *graphs.Builder) {
+		var in []*graphs.Value
+		for _, i := range convStackInputs {
+			in = append(in, b.Input(i.Name, onnx.Float, i.Shape...))
+		}
+		y := graphs.ReduceSum(convStack(in), nil, false)
+		for i, g := range graphs.Grad(y, in[:3]) {
+			b.Output(convStackInputs[i].Name+"_grad", g)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, block := range []int64{8, 16} {
+		// two forward convs, the stride-1 input gradient (the stride-2 one is a ConvTranspose)
+		if _, n, err := lower.Conv(m, block); err != nil || n != 3 {
+			t.Fatalf("block %d: lowered %d convolutions (%v), want 3", block, n, err)
+		}
+	}
+	gradtest.Directional(t, gradtest.DirSpec{Inputs: convStackInputs, Build: convStack, Repeats: 4})
+	gradtest.Check(t, gradtest.Spec{
+		Inputs: []gradtest.Input{{Name: "x", Shape: []int64{1, 16, 3, 3}}, {Name: "w", Shape: []int64{16, 16, 3, 3}}},
+		Step:   1e-2, // bilinear: central differences are exact, a larger step beats float32 rounding
+		Build: func(v []*graphs.Value) *graphs.Value {
+			return graphs.Conv(v[0], v[1], nil, graphs.ConvOpts{Pads: []int64{1, 1, 1, 1}})
+		},
+	})
 }
