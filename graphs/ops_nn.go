@@ -711,7 +711,8 @@ func gradBatchNormalization(n *Node, gy []*Value) []*Value {
 	gs := Mul(g, Reshape(scale, cs...)) // ĝ = g·scale
 	sum := func(v *Value) *Value { return ReduceSum(v, axes, false) }
 	return []*Value{
-		n.IfNeeded(0, func() *Value { return Mul(gs, invStd) }),
+		// scale/σ per channel first: one pass over g, not two
+		n.IfNeeded(0, func() *Value { return Mul(g, Mul(Reshape(scale, cs...), invStd)) }),
 		n.IfNeeded(1, func() *Value { return sum(Mul(g, xhat)) }),
 		n.IfNeeded(2, func() *Value { return sum(g) }),
 		n.IfNeeded(3, func() *Value { return Neg(sum(Mul(gs, invStd))) }),
