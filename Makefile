@@ -8,7 +8,7 @@ GO ?= go
 # may have Node.js from elsewhere).
 DEB_PACKAGES := dataset-fashion-mnist python3-onnx
 
-.PHONY: setup deb ort build quickstart test bench clean
+.PHONY: setup deb ort build quickstart test bench bench-deps bench-compare clean
 
 ## setup: Debian packages (Fashion-MNIST, the ONNX checker, npm), ONNX Runtime, the taetctl binary
 setup: deb ort build
@@ -42,6 +42,14 @@ test: deb ort
 ## bench: the benchmarks (not run by CI)
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2x -timeout 60m ./...
+
+## bench-deps: what bench-compare needs besides Go (Debian's PyTorch, GNU time)
+bench-deps:
+	@$(MAKE) --no-print-directory deb DEB_PACKAGES="python3-torch time"
+
+## bench-compare: taet against PyTorch side by side (bench/compare.sh; ARGS=--quick for a smoke run)
+bench-compare: deb ort bench-deps
+	bench/compare.sh $(ARGS)
 
 clean:
 	rm -rf bin

@@ -150,6 +150,13 @@ func (a PGD) Perturb(o Oracle, x []float32, y []int64, seeds []uint64, adv []flo
 	return nil
 }
 
+// StartPoint returns the projected starting point Perturb and Run begin
+// from for x, each example drawing from its seed as they do, so a PGD loop
+// that runs elsewhere (inside a graph on a GPU) starts at the same point.
+func (a PGD) StartPoint(x []float32, seeds []uint64) []float32 {
+	return startPoint(a.Start, a.Eps, x, rngs(a.Name(), seeds))
+}
+
 // startPoint returns a new [n, d] slice holding PGD's starting point for
 // x, projected and clipped; row i draws from rng[i].
 func startPoint(s Start, eps float64, x []float32, rng []*rand.Rand) []float32 {

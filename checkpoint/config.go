@@ -128,6 +128,9 @@ type Config struct {
 	EvalSize  int       `json:"eval_size"` // held-out test images scored after each epoch
 	Threads   int       `json:"threads"`
 	Device    string    `json:"device"`
+	// CPUKernels is "blocked" (the default, also for "") or "standard": how
+	// CPU sessions run convolutions (ort.CPUKernels).
+	CPUKernels string `json:"cpu_kernels,omitempty"`
 }
 
 // Epochs returns the total number of epochs over all stages.

@@ -51,7 +51,7 @@ func NetworkFrom(st State, tensors []safetensors.Tensor) (*Network, error) {
 		Values:  map[string][]float32{},
 		State:   &st,
 	}
-	if names := data.ClassNames(st.Config.Dataset); len(names) == st.Classes {
+	if names := data.ClassNamesOf(st.Config.Dataset, st.Config.DataPath); len(names) == st.Classes {
 		n.ClassNames = names
 	}
 	for _, t := range tensors {

@@ -3,7 +3,9 @@ package data
 import (
 	"fmt"
 	"math"
+	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // Dataset is one split of an image classification data set, decoded.
@@ -59,9 +61,25 @@ func (d *Dataset) Subset(idx []int) *Dataset {
 	return &s
 }
 
-// Names returns the data set names Load accepts.
+// Names returns the data set names Load accepts besides "medmnist:<flag>",
+// which names one single-label 2-D MedMNIST v2 set ("medmnist:dermamnist";
+// see MedMNISTSets), while plain "medmnist" reads any MedMNIST .npz file.
 func Names() []string {
 	return []string{"cifar10", "cifar100", "cifar100-coarse", "medmnist", "fashion-mnist", "mnist"}
+}
+
+// MedMNISTPrefix starts the names of the MedMNIST data sets: "medmnist:dermamnist".
+const MedMNISTPrefix = "medmnist:"
+
+// medMNISTFlag returns the MedMNIST set a "medmnist:<flag>" name names, and
+// whether name has that form and names a set taet reads.
+func medMNISTFlag(name string) (string, bool) {
+	flag, ok := strings.CutPrefix(name, MedMNISTPrefix)
+	if !ok {
+		return "", false
+	}
+	_, err := LookupMedMNIST(flag)
+	return flag, err == nil
 }
 
 // Splits returns the split names Load accepts for the named data set, or nil
@@ -73,12 +91,20 @@ func Splits(name string) []string {
 	case "medmnist":
 		return []string{"train", "val", "test"}
 	}
+	if _, ok := medMNISTFlag(name); ok {
+		return []string{"train", "val", "test"}
+	}
 	return nil
 }
 
 // ClassNames returns the class names Load gives the named data set, or nil
-// where its format names no classes (mnist, medmnist) or the name is unknown.
+// where its format names no classes (mnist, plain medmnist) or the name is
+// unknown.
 func ClassNames(name string) []string {
+	if flag, ok := medMNISTFlag(name); ok {
+		info, _ := LookupMedMNIST(flag)
+		return slices.Clone(info.ClassNames)
+	}
 	switch name {
 	case "cifar10":
 		return slices.Clone(cifar10Names)
@@ -92,16 +118,31 @@ func ClassNames(name string) []string {
 	return nil
 }
 
+// ClassNamesOf is ClassNames for the data set name read from path: for plain
+// medmnist, the names of the MedMNIST set the file is named after
+// (dermamnist.npz: DermaMNIST's).
+func ClassNamesOf(name, path string) []string {
+	if name == "medmnist" {
+		name = MedMNISTPrefix + strings.TrimSuffix(filepath.Base(path), ".npz")
+	}
+	return ClassNames(name)
+}
+
 // Load reads one split of the named data set (see Names) from path:
 //
 //	cifar10          LoadCIFAR10(path, split)
 //	cifar100         LoadCIFAR100(path, split, true): the 100 fine labels
 //	cifar100-coarse  LoadCIFAR100(path, split, false): the 20 coarse labels
 //	medmnist         LoadMedMNIST(path, split), path the .npz file
+//	medmnist:<flag>  the same, with the classes of MedMNIST set <flag> whatever the file's name
 //	fashion-mnist    LoadFashionMNIST(path, split)
 //	mnist            LoadMNIST(path, split)
 func Load(name, path, split string) (*Dataset, error) {
 	if !slices.Contains(Splits(name), split) {
+		if flag, ok := strings.CutPrefix(name, MedMNISTPrefix); ok && Splits(name) == nil {
+			_, err := LookupMedMNIST(flag)
+			return nil, err
+		}
 		if Splits(name) == nil {
 			return nil, fmt.Errorf("unknown data set %q (want one of %v)", name, Names())
 		}
@@ -118,9 +159,11 @@ func Load(name, path, split string) (*Dataset, error) {
 		return LoadMedMNIST(path, split)
 	case "fashion-mnist":
 		return LoadFashionMNIST(path, split)
-	default: // "mnist"
+	case "mnist":
 		return LoadMNIST(path, split)
 	}
+	flag, _ := medMNISTFlag(name)
+	return loadMedMNIST(path, split, flag)
 }
 
 // FormatError reports a data file whose contents are not what its format

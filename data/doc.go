@@ -1,6 +1,7 @@
 // Package data reads the image data sets taet trains on, draws long-tailed
 // splits from them, and serves shuffled, augmented batches. It imports the
-// standard library only and never downloads: users bring the files.
+// standard library only and never downloads: package data/fetch does, into
+// a cache, on request.
 //
 // # Formats
 //
@@ -12,7 +13,9 @@
 //	cifar100         LoadCIFAR100: train.bin and test.bin, from the directory or
 //	                 cifar-100-binary.tar.gz; fine (100) or coarse (20) labels
 //	medmnist         LoadMedMNIST: a MedMNIST .npz (zip of .npy arrays, stored or deflated),
-//	                 e.g. dermamnist.npz: [N, 3, 28, 28], 7 classes; splits train, val, test
+//	                 e.g. dermamnist.npz: [N, 3, 28, 28], 7 classes; splits train, val, test;
+//	                 class names and task from MedMNIST v2's INFO table (MedMNISTSets);
+//	                 "medmnist:dermamnist" names the set whatever the file is called
 //	fashion-mnist    LoadFashionMNIST: the four IDX files, gzipped or not, as Debian's
 //	mnist            dataset-fashion-mnist installs them (FashionMNISTDebianDir); LoadMNIST;
 //	                 [N, 1, 28, 28], 10 classes

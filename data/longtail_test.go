@@ -278,7 +278,7 @@ func TestClassStatistics(t *testing.T) {
 }
 
 func TestLoadNames(t *testing.T) {
-	for _, name := range data.Names() {
+	for _, name := range append(data.Names(), "medmnist:dermamnist", "medmnist:pathmnist") {
 		if len(data.Splits(name)) == 0 {
 			t.Errorf("%s has no splits", name)
 		}
@@ -286,6 +286,9 @@ func TestLoadNames(t *testing.T) {
 	for _, tc := range []struct{ name, split, want string }{
 		{"imagenet", "train", `unknown data set "imagenet"`},
 		{"cifar10", "val", `cifar10 has no split "val"`},
+		{"medmnist:chestmnist", "train", "MedMNIST chestmnist is multi-label"},
+		{"medmnist:organmnist3d", "train", "MedMNIST organmnist3d is 3-D"},
+		{"medmnist:nosuchmnist", "train", `no MedMNIST v2 data set "nosuchmnist"`},
 	} {
 		if _, err := data.Load(tc.name, t.TempDir(), tc.split); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Load(%s, %s): error %v, want %q", tc.name, tc.split, err, tc.want)

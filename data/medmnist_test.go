@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -152,5 +153,35 @@ func TestMedMNISTErrors(t *testing.T) {
 				t.Errorf("error %q: want a *FormatError naming %s", err, tc.file)
 			}
 		})
+	}
+}
+
+// TestMedMNISTByFlag reads a file under another name through
+// "medmnist:<flag>", which gives the flag's classes and names from
+// MedMNIST's INFO table.
+func TestMedMNISTByFlag(t *testing.T) {
+	dir := writeFiles(t, t.TempDir(), data.File{Name: "copy.npz", Data: data.Zip(true,
+		data.File{Name: "test_images.npy", Data: medImages(2, 3, 4, 3, false)},
+		data.File{Name: "test_labels.npy", Data: medLabels("|u1", []int{2, 1}, 6, 0)})})
+	d, err := data.Load("medmnist:dermamnist", filepath.Join(dir, "copy.npz"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Name != "dermamnist" || d.Classes != 7 || len(d.ClassNames) != 7 || d.ClassNames[4] != "melanoma" {
+		t.Errorf("got %s, %d classes %q; want dermamnist, 7 classes, class 4 melanoma", d.Name, d.Classes, d.ClassNames)
+	}
+	if names := data.ClassNames("medmnist:pneumoniamnist"); !slices.Equal(names, []string{"normal", "pneumonia"}) {
+		t.Errorf("ClassNames(medmnist:pneumoniamnist) = %q", names)
+	}
+	if names := data.ClassNamesOf("medmnist", "/x/organsmnist.npz"); len(names) != 11 || names[10] != "spleen" {
+		t.Errorf("ClassNamesOf(medmnist, organsmnist.npz) = %q", names)
+	}
+	if names := data.ClassNamesOf("medmnist", "/x/mine.npz"); names != nil {
+		t.Errorf("ClassNamesOf(medmnist, mine.npz) = %q, want nil", names)
+	}
+	for _, m := range data.MedMNISTSets() {
+		if m.Task == "" || len(m.ClassNames) < 2 {
+			t.Errorf("%s: task %q, %d class names", m.Flag, m.Task, len(m.ClassNames))
+		}
 	}
 }

@@ -52,26 +52,45 @@ func (s GraphSpec) inputs(b *Builder, labels bool) (x, y *Value) {
 func TrainStepGraph(s GraphSpec) (*Assembled, error) {
 	var params []ParamInfo
 	m, err := Build(s.Name, func(b *Builder) {
-		x, y := s.inputs(b, true)
-		v := NewTrainVars(b)
-		logits := s.Net(v, x)
-		loss := s.Loss(logits, y)
-		trainable := v.Trainable()
-		grads := Grad(loss, trainable)
-		b.Output("loss", Reshape(loss, 1))
-		b.Output("logits", logits)
-		for i, g := range grads {
-			b.Output(trainable[i].Name()+"_grad", g)
+		st := s.trainStep(b)
+		for i, g := range st.grads {
+			b.Output(st.trainable[i].Name()+"_grad", g)
 		}
-		for _, u := range v.Updates() {
-			b.Output(u.Name+"_updated", u.Value)
-		}
-		params = v.Params()
+		st.outputBuffers()
+		params = st.vars.Params()
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &Assembled{m, params}, nil
+}
+
+// trainStep is the forward and backward pass shared by the train-step graphs.
+type trainStep struct {
+	vars      *Vars
+	trainable []*Value
+	grads     []*Value // d loss / d trainable[i]
+}
+
+// trainStep declares x and y, builds the network in training mode and its
+// loss, outputs loss and logits, and differentiates the loss.
+func (s GraphSpec) trainStep(b *Builder) trainStep {
+	x, y := s.inputs(b, true)
+	v := NewTrainVars(b)
+	logits := s.Net(v, x)
+	loss := s.Loss(logits, y)
+	trainable := v.Trainable()
+	grads := Grad(loss, trainable)
+	b.Output("loss", Reshape(loss, 1))
+	b.Output("logits", logits)
+	return trainStep{vars: v, trainable: trainable, grads: grads}
+}
+
+// outputBuffers outputs every BatchNorm running statistic after the step.
+func (st trainStep) outputBuffers() {
+	for _, u := range st.vars.Updates() {
+		st.vars.b.Output(u.Name+"_updated", u.Value)
+	}
 }
 
 // InputGradGraph assembles the graph attacks iterate on:

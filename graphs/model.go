@@ -16,6 +16,23 @@ type Model struct {
 	Proto   *onnxpb.ModelProto
 	Inputs  []ValueInfo // graph inputs, in declaration order
 	Outputs []ValueInfo // graph outputs, in declaration order
+
+	shapes map[string][]int64 // every value's static shape, for lowering passes
+}
+
+// ValueShape returns the static shape of the value called name (a graph
+// input, an initializer or any node's output), and whether there is one.
+// Graph rewrites use it where the protobuf records no intermediate shapes.
+func (m *Model) ValueShape(name string) ([]int64, bool) {
+	s, ok := m.shapes[name]
+	return slices.Clone(s), ok
+}
+
+// WithProto returns a model with the same signature and value shapes as m
+// over another protobuf: the result of a rewrite that keeps m's inputs and
+// outputs.
+func (m *Model) WithProto(p *onnxpb.ModelProto) *Model {
+	return &Model{Proto: p, Inputs: m.Inputs, Outputs: m.Outputs, shapes: m.shapes}
 }
 
 // ValueInfo describes a graph input or output.
@@ -83,14 +100,20 @@ func (b *Builder) Finish() *Model {
 		opset = max(opset, onnx.MinOpset(n.op))
 	}
 	g := &onnxpb.GraphProto{Name: &b.name}
+	shapes := map[string][]int64{}
 	for _, v := range b.inputs {
 		g.Input = append(g.Input, valueInfo(v))
+		shapes[v.name] = v.shape
 	}
 	for _, v := range b.inits {
 		g.Initializer = append(g.Initializer, v.init)
+		shapes[v.name] = v.shape
 	}
 	for _, n := range live {
 		g.Node = append(g.Node, n.protos(opset)...)
+		for _, v := range n.outputs {
+			shapes[v.name] = v.shape
+		}
 	}
 	for _, v := range b.outputs {
 		g.Output = append(g.Output, valueInfo(v))
@@ -101,7 +124,7 @@ func (b *Builder) Finish() *Model {
 		ProducerName: &producer,
 		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: &domain, Version: &opset}},
 		Graph:        g,
-	}}
+	}, shapes: shapes}
 	for _, v := range b.inputs {
 		m.Inputs = append(m.Inputs, ValueInfo{v.name, v.dtype, v.Shape()})
 	}

@@ -305,10 +305,13 @@ func gradReciprocal(n *Node, gy []*Value) []*Value {
 	return []*Value{Neg(Mul(gy[0], Mul(out, out)))}
 }
 
-// gradRelu: d relu(x)/dx = 1 where x > 0, else 0 (Relu'(0) = 0).
+// gradRelu: d relu(x)/dx = 1 where x > 0, else 0 (Relu'(0) = 0). The mask is
+// taken from the output (y > 0 exactly where x > 0), which the next layer
+// keeps for its own gradient anyway, so the input need not outlive the
+// forward pass.
 func gradRelu(n *Node, gy []*Value) []*Value {
-	x := n.Input(0)
-	return []*Value{Where(Greater(x, zeroOf(x)), gy[0], n.b.Scalar(0))}
+	y := n.Output(0)
+	return []*Value{Where(Greater(y, zeroOf(y)), gy[0], n.b.Scalar(0))}
 }
 
 // zeroOf returns a scalar 0 of v's element type.

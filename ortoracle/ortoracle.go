@@ -74,10 +74,10 @@ func (o *oracle) close() {
 	}
 }
 
-// attackHead returns the summed per-sample loss head an attack oracle
+// LossHead returns the summed per-sample loss head an attack oracle
 // differentiates (attacks.Oracle's contract), and whether it declares the
 // target input.
-func attackHead(loss string, kappa float32) (graphs.LossHead, bool, error) {
+func LossHead(loss string, kappa float32) (graphs.LossHead, bool, error) {
 	switch loss {
 	case "ce":
 		return func(l, y *graphs.Value) *graphs.Value {
@@ -117,7 +117,7 @@ func (s *Set) Get(loss string) (_ attacks.Oracle, err error) {
 	if o, ok := s.cache[loss]; ok {
 		return o, nil
 	}
-	head, targeted, err := attackHead(loss, s.kappa)
+	head, targeted, err := LossHead(loss, s.kappa)
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,7 @@ func (f *fitter) evaluate(ctx context.Context, m *EpochMetrics) error {
 		return nil
 	}
 	start := time.Now()
-	tgt := evaluate.NewTarget(f.net, f.paramValues(), f.image, f.classes, f.cfg.Batch, f.opts)
+	tgt := f.evalTarget()
 	defer tgt.Close()
 	r := evaluate.Runner{Target: tgt, Test: f.evalSet, Attacks: []attacks.Spec{{Name: "pgd", Attack: f.pgd}},
 		Seed: f.cfg.Seed ^ evalAttackSeedMix, Batch: f.cfg.Batch}

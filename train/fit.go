@@ -63,7 +63,7 @@ type Result struct {
 // Fit trains a model as cfg says (Resolve, then FitSpec), writing a
 // checkpoint and a metrics line into dir after every epoch. With resume it
 // continues from dir's checkpoint, whose configuration wins over cfg except
-// Threads and Device, and whose data split is rebuilt.
+// Threads, Device and CPUKernels, and whose data split is rebuilt.
 //
 // A run directory is single-writer: Fit and FitSpec hold LockFile's lock
 // until they return, and a second fit into dir meanwhile fails at once
@@ -93,7 +93,7 @@ func Fit(ctx context.Context, cfg Config, dir string, resume bool, obs Observer)
 	if err != nil {
 		return nil, err
 	}
-	st.Config.Threads, st.Config.Device = cfg.Threads, cfg.Device
+	st.Config.Threads, st.Config.Device, st.Config.CPUKernels = cfg.Threads, cfg.Device, cfg.CPUKernels
 	spec, err := resolve(st.Config, &st.Split)
 	if err != nil {
 		return nil, err

@@ -30,7 +30,8 @@ type fitter struct {
 	opts       ort.Options
 	x          *ort.Tensor[float32] // training-step input
 	y          *ort.Tensor[int64]
-	steps      map[string]*ortsession.Session // train-step session per stage
+	steps      map[string]*ortsession.Session // train-step session per stage; none when dev is set
+	dev        *deviceTrainer                 // device-resident training (device_fit.go); nil: Go SGD on the host
 	attackRun  time.Duration                  // runtime time of this epoch's attack sessions
 	paramCount int64
 }
@@ -68,15 +69,17 @@ func newFitter(spec *Spec, dir string, st *checkpoint.State, saved []safetensors
 	}
 	// One train-step graph per stage.
 	var info []graphs.ParamInfo
+	specs := map[string]graphs.GraphSpec{}
 	for _, s := range cfg.Stages {
-		if f.steps[s.Name] != nil {
+		if _, ok := specs[s.Name]; ok {
 			continue
 		}
 		head, ok := spec.Losses[s.Name]
 		if !ok {
 			return nil, fmt.Errorf("train: no loss for stage %s in the spec", s.Name)
 		}
-		g, err := graphs.TrainStepGraph(graphs.GraphSpec{Name: cfg.Model + "-" + s.Name, Batch: b, Image: f.image, Net: f.net, Loss: head})
+		specs[s.Name] = graphs.GraphSpec{Name: cfg.Model + "-" + s.Name, Batch: b, Image: f.image, Net: f.net, Loss: head}
+		g, err := graphs.TrainStepGraph(specs[s.Name])
 		if err != nil {
 			return nil, err
 		}
@@ -86,8 +89,16 @@ func newFitter(spec *Spec, dir string, st *checkpoint.State, saved []safetensors
 				return nil, err
 			}
 		}
+		if deviceResident(f.opts.Device) {
+			continue // device_fit.go builds the device's sessions
+		}
 		ins := append([]ort.Value{f.x, f.y}, f.p.values()...)
 		if f.steps[s.Name], err = ortsession.New(g.Model, f.opts, ins); err != nil {
+			return nil, err
+		}
+	}
+	if deviceResident(f.opts.Device) {
+		if f.dev, err = newDeviceTrainer(specs, f.classes, cfg.Optimizer, f.opts, f.p, f.x, f.y); err != nil {
 			return nil, err
 		}
 	}
@@ -151,6 +162,9 @@ func (f *fitter) describe(resumed bool) Run {
 }
 
 func (f *fitter) close() {
+	if f.dev != nil {
+		f.dev.close()
+	}
 	for _, s := range f.steps {
 		s.Close()
 	}

@@ -30,8 +30,7 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 			first, lossSum, lossSteps = f.st.Step, f.st.LossSum, f.st.LossSteps
 		}
 		start := time.Now()
-		sess.ResetTime()
-		f.attackRun = 0
+		f.resetRuntime(sess)
 		done := 0
 		for step := range steps {
 			if batches.Next(f.x.Data(), f.y.Data()) == 0 {
@@ -45,10 +44,10 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 					return nil, err
 				}
 			}
-			if err := sess.Run(); err != nil {
+			loss, err := f.trainStep(sess, stage.Name, lr)
+			if err != nil {
 				return nil, fmt.Errorf("%s: %w", stepName(epoch, step), err)
 			}
-			loss := float64(sess.Output("loss")[0])
 			if math.IsNaN(loss) || math.IsInf(loss, 0) {
 				kept := "the last checkpoint in " + f.dir + " is untouched"
 				if f.st.Epoch == 0 && f.st.Step == 0 {
@@ -56,7 +55,6 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 				}
 				return nil, fmt.Errorf("%s (stage %s): %w (%v); %s", stepName(epoch, step), stage.Name, ErrNaNLoss, loss, kept)
 			}
-			f.update(sess, lr)
 			lossSum += loss
 			lossSteps++
 			done++
@@ -77,7 +75,7 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 			m.TrainLoss = lossSum / float64(lossSteps)
 		}
 		if done > 0 {
-			m.GoOverhead = 1 - (sess.RuntimeTime()+f.attackRun).Seconds()/elapsed.Seconds()
+			m.GoOverhead = 1 - f.runtime(sess).Seconds()/elapsed.Seconds()
 		}
 		obs.Evaluating(epoch)
 		if err := f.evaluate(ctx, &m); err != nil {
@@ -143,6 +141,10 @@ func (f *fitter) interrupted(ctx context.Context) error {
 // iteration, and the runtime's pre-packed convolutions make each of the
 // iterations about 30% faster than with the parameters as inputs.
 func (f *fitter) adversarial(epoch, step int) error {
+	seeds := attacks.Seeds(f.cfg.Seed^uint64(epoch+1)<<40, step*f.cfg.Batch, f.cfg.Batch)
+	if f.dev != nil { // the attack runs on the device and its result stays there (device_fit.go)
+		return f.dev.adversarial(f.pgd, f.x, f.y, seeds)
+	}
 	set := f.oracleSet()
 	defer set.Close()
 	o, err := set.Get("ce")
@@ -150,7 +152,6 @@ func (f *fitter) adversarial(epoch, step int) error {
 		return err
 	}
 	adv := make([]float32, len(f.x.Data()))
-	seeds := attacks.Seeds(f.cfg.Seed^uint64(epoch+1)<<40, step*f.cfg.Batch, f.cfg.Batch)
 	err = f.pgd.Perturb(o, f.x.Data(), f.y.Data(), seeds, adv)
 	f.attackRun += set.RuntimeTime()
 	if err != nil {

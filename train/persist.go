@@ -12,6 +12,9 @@ import (
 
 // save writes the checkpoint and rewrites metrics.jsonl from the state.
 func (f *fitter) save() error {
+	if err := f.syncFromDevice(); err != nil {
+		return err
+	}
 	f.st.Version = Version
 	var ts []safetensors.Tensor
 	for i, pi := range f.p.info {

@@ -70,11 +70,15 @@ func resolve(cfg Config, split *data.SplitRecord) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: device: %w", ErrConfig, err)
 	}
+	kernels, err := ort.ParseCPUKernels(cfg.CPUKernels)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	start, err := attacks.ParseStart(string(cfg.PGD.Start))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	s := &Spec{Config: cfg, Runtime: ort.Options{Threads: cfg.Threads, Device: dev},
+	s := &Spec{Config: cfg, Runtime: ort.Options{Threads: cfg.Threads, Device: dev, Kernels: kernels},
 		PGD: attacks.PGD{Eps: cfg.PGD.Eps, Alpha: cfg.PGD.Step, Steps: cfg.PGD.Steps, Start: start}}
 	if err := s.loadData(split); err != nil {
 		return nil, err
@@ -100,8 +104,8 @@ func check(cfg Config) error {
 	if !slices.Contains(models.Names(), cfg.Model) {
 		return fmt.Errorf("%w: model %q: want one of %s", ErrConfig, cfg.Model, strings.Join(models.Names(), ", "))
 	}
-	if !slices.Contains(data.Names(), cfg.Dataset) {
-		return fmt.Errorf("%w: data set %q: want one of %s", ErrConfig, cfg.Dataset, strings.Join(data.Names(), ", "))
+	if data.Splits(cfg.Dataset) == nil {
+		return fmt.Errorf("%w: data set %q: want one of %s, or %s<flag>", ErrConfig, cfg.Dataset, strings.Join(data.Names(), ", "), data.MedMNISTPrefix)
 	}
 	if _, err := ort.ParseDevice(cfg.Device); err != nil {
 		return fmt.Errorf("%w: device: %w", ErrConfig, err)

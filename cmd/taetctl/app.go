@@ -18,6 +18,9 @@ type globalOptions struct {
 	Quiet   bool   // no progress output
 	ORTLib  string // path of libonnxruntime.so; "" = the installed default
 	Threads int    // intra-op threads for the CPU execution provider; 0 = one per CPU
+	// CPUKernels is how CPU sessions run convolutions whose weights change
+	// (blocked-layout kernels by default, or the graph as written).
+	CPUKernels ort.CPUKernels
 }
 
 func newApp(g *globalOptions) *cli.App {
@@ -36,6 +39,7 @@ func newApp(g *globalOptions) *cli.App {
 			newBuildGraphCommand(g),
 			newExportCommand(g),
 			newInspectCommand(g),
+			newDeviceCheckCommand(g), // scripts/gpu-check.sh
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
@@ -63,6 +67,7 @@ func globalFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output", EnvVars: []string{"TAET_QUIET"}},
 		&cli.StringFlag{Name: "ort-lib", Usage: "path of the ONNX Runtime shared library (default: third_party/onnxruntime/libonnxruntime.so.1 beside the repository, then the system's)", EnvVars: []string{"TAET_ORT_LIB", "ONNXRUNTIME_SHARED_LIBRARY_PATH"}},
 		&cli.IntFlag{Name: "threads", Usage: fmt.Sprintf("intra-op threads for the CPU execution provider: 1…%d (%d per CPU available here), or 0 for one per CPU", ort.MaxThreads(), ort.MaxThreads()/ort.AvailableCPUs()), EnvVars: []string{"TAET_THREADS"}},
+		&cli.StringFlag{Name: "cpu-kernels", Value: "blocked", Usage: "how CPU sessions run convolutions whose weights change: blocked (ONNX Runtime's blocked-layout kernels, faster) or standard (the graph as written)", EnvVars: []string{"TAET_CPU_KERNELS"}},
 	}
 }
 
@@ -87,6 +92,13 @@ func (g *globalOptions) read(c *cli.Context) error {
 		if err := ort.CheckThreads(g.Threads); err != nil {
 			return usagef("--threads: %v", err)
 		}
+	}
+	if c.IsSet("cpu-kernels") {
+		k, err := ort.ParseCPUKernels(c.String("cpu-kernels"))
+		if err != nil {
+			return usagef("--cpu-kernels: %v", err)
+		}
+		g.CPUKernels = k
 	}
 	return nil
 }

@@ -23,20 +23,21 @@ import (
 
 // dataStatsOptions are the flags of `taetctl data stats`.
 type dataStatsOptions struct {
-	Dataset string  // cifar10 | cifar100 | cifar100-coarse | medmnist | fashion-mnist | mnist
-	Path    string  // directory, .tar.gz or .npz; "" = data.FashionMNISTDebianDir for fashion-mnist
-	Split   string  // train | test | val (medmnist only)
-	IR      float64 // imbalance ratio of a long-tailed split to draw; 0 = the split as stored
-	Seed    uint64  // seed of the long-tailed sampling
-	Plot    string  // bar chart of the class counts: .png, .svg or .pdf; "" = none
+	Dataset string    // cifar10 | cifar100 | cifar100-coarse | medmnist | fashion-mnist | mnist
+	Path    string    // directory, .tar.gz or .npz; "" = data.FashionMNISTDebianDir for fashion-mnist
+	Split   string    // train | test | val (medmnist only)
+	IR      float64   // imbalance ratio of a long-tailed split to draw; 0 = the split as stored
+	Seed    uint64    // seed of the long-tailed sampling
+	Plot    string    // bar chart of the class counts: .png, .svg or .pdf; "" = none
+	Fetch   dataFetch // finds the data set when Path is ""
 }
 
 func newDataCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:        "data",
-		Usage:       "inspect data sets",
-		Description: "Commands that read data sets the way training does.\n\n" + exitStatusHelp,
-		Subcommands: []*cli.Command{newDataStatsCommand(g)},
+		Usage:       "fetch and inspect data sets",
+		Description: "Commands that fetch data sets into the cache and read them the way training does.\n\n" + exitStatusHelp,
+		Subcommands: []*cli.Command{newDataGetCommand(g), newDataListCommand(g), newDataStatsCommand(g)},
 	}
 }
 
@@ -57,30 +58,33 @@ the output then includes the split's record (counts and a SHA-256 of the kept
 indices) that rebuilds it.
 
 --path is the CIFAR-10/100 binary directory or its .tar.gz, the MedMNIST .npz
-file (e.g. dermamnist.npz, splits train, val, test), or the (Fashion-)MNIST IDX
-directory; for fashion-mnist it defaults to ` + data.FashionMNISTDebianDir + `
-(apt-get install dataset-fashion-mnist). With --json, stdout is one
+file (e.g. dermamnist.npz, splits train, val, test; --dataset medmnist:dermamnist
+names the set whatever the file is called), or the (Fashion-)MNIST IDX directory;
+for fashion-mnist it defaults to ` + data.FashionMNISTDebianDir + `
+(apt-get install dataset-fashion-mnist), for the others to the copy taetctl data
+get fetched (--download fetches it). With --json, stdout is one
 "data_stats" object. --plot writes a bar chart of the counts, colored by group.
 
 ` + exitStatusHelp,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "dataset", Usage: "data set: " + strings.Join(data.Names(), ", ") + " (required)", Destination: &o.Dataset},
 			&cli.StringFlag{Name: "path", Usage: "data directory, archive or .npz file (default for fashion-mnist: " + data.FashionMNISTDebianDir + ")", Destination: &o.Path},
 			&cli.StringFlag{Name: "split", Value: "train", Usage: "split: train or test (medmnist: also val)", Destination: &o.Split},
 			&cli.Float64Flag{Name: "ir", Usage: "draw a long-tailed split with this imbalance ratio (≥ 1); 0 = the split as stored", Destination: &o.IR},
 			&cli.Uint64Flag{Name: "seed", Usage: "seed of the long-tailed sampling", Destination: &o.Seed},
 			&cli.StringFlag{Name: "plot", Usage: "write a bar chart of the class counts to `FILE` (.png, .svg or .pdf)", Destination: &o.Plot},
-		},
+		}, fetchFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("data stats takes no arguments, got %q", c.Args().Slice())
 			}
+			o.Fetch = newDataFetch(c, *g)
 			return runDataStats(c.Context, o, *g, c.App.Writer)
 		},
 	}
 }
 
-// validate checks o and fills in the default path.
+// validate checks o.
 func (o *dataStatsOptions) validate() error {
 	splits := data.Splits(o.Dataset)
 	switch {
@@ -95,11 +99,6 @@ func (o *dataStatsOptions) validate() error {
 	}
 	if ext := strings.ToLower(filepath.Ext(o.Plot)); o.Plot != "" && ext != ".png" && ext != ".svg" && ext != ".pdf" {
 		return usagef("--plot %s: want a file name ending in .png, .svg or .pdf", o.Plot)
-	}
-	if o.Path == "" {
-		if o.Path = data.DefaultPath(o.Dataset); o.Path == "" {
-			return usagef("--path is required for %s", o.Dataset)
-		}
 	}
 	return nil
 }
@@ -128,6 +127,12 @@ type dataStats struct {
 func runDataStats(ctx context.Context, o dataStatsOptions, g globalOptions, w io.Writer) error {
 	if err := o.validate(); err != nil {
 		return err
+	}
+	if o.Path == "" {
+		var err error
+		if o.Path, err = o.Fetch.path(o.Dataset); err != nil {
+			return err
+		}
 	}
 	ds, err := data.Load(o.Dataset, o.Path, o.Split)
 	if err != nil {

@@ -124,6 +124,8 @@ func TestDataStatsCommand(t *testing.T) {
 }
 
 func TestDataStatsErrors(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("TAET_DATA", cache)
 	dir := writeCIFAR10(t, 1, slices.Repeat([]int{0}, 20)...)
 	bad := t.TempDir()
 	if err := os.WriteFile(filepath.Join(bad, "test_batch.bin"), []byte{1, 2, 3}, 0o644); err != nil {
@@ -138,7 +140,8 @@ func TestDataStatsErrors(t *testing.T) {
 		{"no dataset", dataStatsOptions{Split: "train"}, exitUsage, "--dataset is required"},
 		{"unknown dataset", dataStatsOptions{Dataset: "imagenet", Split: "train"}, exitUsage, `--dataset "imagenet"`},
 		{"bad split", dataStatsOptions{Dataset: "cifar10", Path: dir, Split: "val"}, exitUsage, `--split "val": cifar10 has train, test`},
-		{"no path", dataStatsOptions{Dataset: "cifar10", Split: "train"}, exitUsage, "--path is required for cifar10"},
+		{"not fetched", dataStatsOptions{Dataset: "cifar10", Split: "train"}, exitData, "fetch it with `taetctl data get cifar10` (or add --download), or download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz (MD5 c32a1d4ab5d03f1284b67883e8d87530) by hand and save it as " + filepath.Join(cache, "cifar-10-binary.tar.gz")},
+		{"no download", dataStatsOptions{Dataset: "mnist", Split: "train"}, exitUsage, `no path given: give the path of the mnist files (no download for data set "mnist"`},
 		{"IR below 1", dataStatsOptions{Dataset: "cifar10", Path: dir, Split: "train", IR: 0.5}, exitUsage, "--ir 0.5"},
 		{"plot format", dataStatsOptions{Dataset: "cifar10", Path: dir, Split: "train", Plot: "x.gif"}, exitUsage, "--plot x.gif"},
 		{"missing files", dataStatsOptions{Dataset: "cifar10", Path: t.TempDir(), Split: "train"}, exitData, "no data_batch_1.bin"},

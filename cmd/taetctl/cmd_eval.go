@@ -44,6 +44,7 @@ type evalOptions struct {
 	PlotDir    string
 	State      string
 	Device     ort.Device
+	Fetch      dataFetch // finds the data set when Data is "" and the target names none
 }
 
 func newEvalCommand(g *globalOptions) *cli.Command {
@@ -68,10 +69,10 @@ attack iteration (exit 130); the same command then resumes where it stopped, and
 each attack's resumed_images says how many images came from the state.
 
 ` + exitStatusHelp,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "checkpoint", Aliases: []string{"c"}, Usage: "checkpoint file or run directory, or an ONNX file from taetctl export (gradient-free attacks only) (required)"},
 			&cli.StringFlag{Name: "dataset", Usage: "data set (default: the checkpoint's)"},
-			&cli.StringFlag{Name: "data", Usage: "data set path (default: the checkpoint's)"},
+			&cli.StringFlag{Name: "data", Usage: "data set path (default: the checkpoint's, else the copy taetctl data get fetched)"},
 			&cli.Float64Flag{Name: "test-ir", Value: 1, Usage: "imbalance ratio of the test set (1 = as is; the TAET authors use the training IR)"},
 			&cli.StringFlag{Name: "suite", Value: "taet", Usage: "attack suite: " + strings.Join(attacks.SuiteNames(), ", ")},
 			&cli.StringSliceFlag{Name: "attacks", Usage: "attacks to run instead of a suite (comma-separated or repeated)"},
@@ -84,7 +85,7 @@ each attack's resumed_images says how many images came from the state.
 			&cli.StringFlag{Name: "plot", Usage: "write a PNG per attack (per-class clean vs robust recall) into this directory"},
 			&cli.StringFlag{Name: "state", Usage: "resumable state file (default: eval-state.json beside the checkpoint)"},
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "execution provider: cpu, cuda or cuda:N"},
-		},
+		}, fetchFlags()...),
 		Action: func(c *cli.Context) error {
 			eps, err := parseFraction(c.String("eps"))
 			if err != nil {
@@ -99,6 +100,7 @@ each attack's resumed_images says how many images came from the state.
 				TestIR: c.Float64("test-ir"), Suite: c.String("suite"), Eps: eps, Batch: c.Int("batch"),
 				Limit: c.Int("limit"), Seed: c.Uint64("seed"), Tail: c.Int("tail"), CSV: c.String("csv"),
 				PlotDir: c.String("plot"), State: c.String("state"), Device: dev,
+				Fetch: newDataFetch(c, *g),
 			}
 			for _, a := range c.StringSlice("attacks") {
 				o.Attacks = append(o.Attacks, strings.Split(a, ",")...)
@@ -185,13 +187,20 @@ func (r attackReport) MarshalJSON() ([]byte, error) {
 }
 
 func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr io.Writer) error {
-	tgt, err := evaluate.Open(o.Checkpoint, o.Batch, ort.Options{Threads: g.Threads, Device: o.Device})
+	tgt, err := evaluate.Open(o.Checkpoint, o.Batch, ort.Options{Threads: g.Threads, Device: o.Device, Kernels: g.CPUKernels})
 	if errors.Is(err, evaluate.ErrTarget) {
 		return dataError{err}
 	} else if err != nil {
 		return err
 	}
 	defer tgt.Close()
+	if o.Data == "" && tgt.DataPath == "" {
+		if dataset := cmp.Or(o.Dataset, tgt.Dataset); dataset != "" {
+			if o.Data, err = o.Fetch.path(dataset); err != nil {
+				return err
+			}
+		}
+	}
 	specs, err := o.specs()
 	if err != nil {
 		return usageError{err}

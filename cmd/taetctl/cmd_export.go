@@ -217,10 +217,10 @@ func exportSamples(o exportOptions, n *checkpoint.Network) ([]float32, string, e
 		path = cfg.DataPath
 	}
 	if path == "" {
-		path = data.DefaultPath(name)
-	}
-	if path == "" {
-		return nil, "", usagef("--data: give the path of the %s files", name)
+		var err error
+		if path, err = (dataFetch{}).path(name); err != nil {
+			return nil, "", err
+		}
 	}
 	ds, err := data.Load(name, path, "test")
 	if err != nil {

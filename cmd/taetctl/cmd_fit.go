@@ -40,11 +40,11 @@ Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130;
 --resume continues exactly where the run stopped (same batches, same results).
 
 ` + exitStatusHelp,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "method", Value: "taet", Usage: "preset: taet, at or at-bsl"},
 			&cli.StringSliceFlag{Name: "stage", Usage: "stage NAME[:EPOCHS] (repeatable; replaces the method's stages)"},
 			&cli.StringFlag{Name: "dataset", Value: "fashion-mnist", Usage: "data set: " + strings.Join(data.Names(), ", ")},
-			&cli.StringFlag{Name: "data", Usage: "data set path (default for fashion-mnist: " + data.FashionMNISTDebianDir + ")"},
+			&cli.StringFlag{Name: "data", Usage: "data set path (default for fashion-mnist: " + data.FashionMNISTDebianDir + ", else the copy taetctl data get fetched)"},
 			&cli.Float64Flag{Name: "ir", Value: 10, Usage: "imbalance ratio of the long-tailed training split (1 = as is)"},
 			&cli.IntFlag{Name: "n-max", Usage: "images of the head class (0 = as many as the data set has)"},
 			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "seed of the split, initialisation, batches, augmentation and attacks"},
@@ -70,7 +70,7 @@ Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130;
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "execution provider: cpu, cuda or cuda:N"},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Value: "runs/fit", Usage: "run directory for the checkpoint and metrics"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run in --out from its checkpoint (its settings win)"},
-		},
+		}, fetchFlags()...),
 		Action: func(c *cli.Context) error {
 			cfg, err := fitConfig(c, *g)
 			if err != nil {
@@ -78,6 +78,11 @@ Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130;
 			}
 			if c.Bool("resume") {
 				if err := checkResumeFlags(c, cfg, c.String("out")); err != nil {
+					return err
+				}
+			}
+			if cfg.DataPath == "" {
+				if cfg.DataPath, err = newDataFetch(c, *g).path(cfg.Dataset); err != nil {
 					return err
 				}
 			}
@@ -97,17 +102,11 @@ func fitConfig(c *cli.Context, g globalOptions) (train.Config, error) {
 	}
 	cfg.Dataset, cfg.DataPath = c.String("dataset"), c.String("data")
 	if data.Splits(cfg.Dataset) == nil {
-		return cfg, fmt.Errorf("--dataset %q: want one of %s", cfg.Dataset, strings.Join(data.Names(), ", "))
-	}
-	if cfg.DataPath == "" {
-		cfg.DataPath = data.DefaultPath(cfg.Dataset)
-	}
-	if cfg.DataPath == "" {
-		return cfg, fmt.Errorf("--data: give the path of the %s files", cfg.Dataset)
+		return cfg, fmt.Errorf("--dataset %q: want one of %s, or %s<flag>", cfg.Dataset, strings.Join(data.Names(), ", "), data.MedMNISTPrefix)
 	}
 	cfg.IR, cfg.NMax, cfg.Seed = c.Float64("ir"), c.Int("n-max"), c.Uint64("seed")
 	cfg.Model, cfg.Width = c.String("model"), c.Float64("width")
-	cfg.EvalSize, cfg.Device, cfg.Threads = c.Int("eval-size"), c.String("device"), g.Threads
+	cfg.EvalSize, cfg.Device, cfg.Threads, cfg.CPUKernels = c.Int("eval-size"), c.String("device"), g.Threads, g.CPUKernels.String()
 	cfg.Augment = !c.Bool("no-augment")
 	if c.IsSet("stage") {
 		cfg.Method, cfg.Stages = "custom", nil

@@ -41,6 +41,7 @@ func TestOpsListsEveryOp(t *testing.T) {
 }
 
 func TestExitCodes(t *testing.T) {
+	t.Setenv("TAET_DATA", t.TempDir()) // an empty data set cache
 	for _, tc := range []struct {
 		args []string
 		want int
@@ -51,7 +52,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"taetctl", "fit", "--stage", "bogus:3"}, exitUsage},
 		{[]string{"taetctl", "fit", "--eps", "8/0"}, exitUsage},
 		{[]string{"taetctl", "fit", "--method", "nope"}, exitUsage},
-		{[]string{"taetctl", "fit", "--dataset", "cifar10"}, exitUsage}, // no --data
+		{[]string{"taetctl", "fit", "--dataset", "cifar10"}, exitData}, // no --data, not in the cache
+		{[]string{"taetctl", "fit", "--dataset", "mnist"}, exitUsage},  // no --data, nothing to fetch
 		{[]string{"taetctl", "fit", "--device", "tpu"}, exitUsage},
 		{[]string{"taetctl", "fit", "--dataset", "cifar10", "--data", "/nonexistent", "--out", "/tmp/taet-test-nodata"}, exitData},
 		{[]string{"taetctl", "build-graph", "--loss", "mse"}, exitUsage},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -16,7 +17,10 @@ func newVersionCommand(g *globalOptions) *cli.Command {
 		Usage: "print taet's version, the ONNX Runtime library and the usable execution providers",
 		Description: `Loads the ONNX Runtime library (--ort-lib, TAET_ORT_LIB, or the one
 scripts/install-ort.sh installed) and tries to create each execution provider.
-A missing or broken library is reported with the rest, then exits 10.
+Lists each library the CUDA provider needs where it was found ($TAET_CUDA_LIBS,
+$LD_LIBRARY_PATH, /usr/local/cuda*/lib64, pip's nvidia/*/lib folders, the system's)
+or as missing. A missing CUDA library is reported, not fatal; a missing or broken ONNX Runtime
+library is reported with the rest, then exits 10.
 
 ` + exitStatusHelp,
 		Action: func(c *cli.Context) error { return runVersion(*g, c.App.Writer) },
@@ -32,6 +36,15 @@ type versionReport struct {
 	RuntimeVersion string            `json:"runtime_version,omitempty"`
 	RuntimeError   string            `json:"runtime_error,omitempty"`
 	Providers      map[string]string `json:"providers"` // name → "ok" or why not
+	CUDALibraries  []cudaLibrary     `json:"cuda_libraries"`
+}
+
+// cudaLibrary is one library the CUDA provider needs: where discovery found
+// it, or "missing" and where it comes from.
+type cudaLibrary struct {
+	Name   string `json:"name"`
+	Path   string `json:"path,omitempty"`
+	Status string `json:"status"` // "found", "missing (SOURCE)" or "missing, optional (SOURCE)"
 }
 
 func runVersion(g globalOptions, w io.Writer) error {
@@ -48,6 +61,16 @@ func runVersion(g globalOptions, w io.Writer) error {
 		if err != nil {
 			r.Providers[name] = err.Error()
 		}
+	}
+	for _, l := range ort.CUDALibraries() {
+		st := "found"
+		switch {
+		case l.Path == "" && l.Optional:
+			st = "missing, optional (" + l.Source + ")"
+		case l.Path == "":
+			st = "missing (" + l.Source + ")"
+		}
+		r.CUDALibraries = append(r.CUDALibraries, cudaLibrary{Name: l.Soname, Path: l.Path, Status: st})
 	}
 	if err := newPrinter(g, w, nil).result(r, func(w io.Writer) error { return printVersion(w, r) }); err != nil {
 		return err
@@ -70,6 +93,9 @@ func printVersion(w io.Writer, r versionReport) error {
 	slices.Sort(names)
 	for _, n := range names {
 		fmt.Fprintf(w, "provider %-5s %s\n", n+":", r.Providers[n])
+	}
+	for _, l := range r.CUDALibraries {
+		fmt.Fprintf(w, "cuda library %-18s %s\n", l.Name+":", cmp.Or(l.Path, l.Status))
 	}
 	return nil
 }

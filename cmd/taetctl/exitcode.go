@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/onnx/ort"
@@ -67,18 +65,4 @@ func exitCode(ctx context.Context, err error) int {
 		return exitData
 	}
 	return exitError
-}
-
-// printExitError writes err to stderr: as a JSON object with --json, else as text.
-func printExitError(g *globalOptions, code int, err error) {
-	if err == nil {
-		err = errors.New("interrupted")
-	}
-	if g.JSON {
-		_ = json.NewEncoder(os.Stderr).Encode(map[string]any{
-			"message_type": "exit_error", "code": code, "message": err.Error(),
-		})
-		return
-	}
-	fmt.Fprintf(os.Stderr, "taetctl: %v\n", err)
 }

@@ -19,7 +19,7 @@ func main() {
 	code := exitCode(ctx, err) // before stop(), which cancels ctx
 	stop()
 	if code != 0 {
-		printExitError(g, code, err)
+		newPrinter(*g, os.Stdout, os.Stderr).exitError(code, err)
 	}
 	os.Exit(code)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -63,6 +64,20 @@ func (p printer) note(format string, args ...any) {
 // bar reports whether progress can be drawn as a bar: stderr is a
 // terminal and neither --json nor --quiet is set.
 func (p printer) bar() bool { return !p.json && !p.quiet && stderrIsTerminal() }
+
+// exitError writes the error a command ends with to stderr: an
+// "exit_error" JSON object with --json, else a line of text. A nil err is
+// an interruption that ended without one.
+func (p printer) exitError(code int, err error) {
+	if err == nil {
+		err = errors.New("interrupted")
+	}
+	if p.json {
+		writeJSON(p.stderr, map[string]any{"message_type": "exit_error", "code": code, "message": err.Error()})
+		return
+	}
+	fmt.Fprintf(p.stderr, "taetctl: %v\n", err)
+}
 
 // writeJSON writes v as one JSON line.
 func writeJSON(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }

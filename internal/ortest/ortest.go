@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/taet-ml/taet/graphs"
+	"github.com/taet-ml/taet/graphs/lower"
 	"github.com/taet-ml/taet/internal/testenv"
 	"github.com/taet-ml/taet/onnx"
 	"github.com/taet-ml/taet/onnx/ort"
@@ -44,12 +45,19 @@ func F32(data []float32, shape ...int64) Tensor { return Tensor{Shape: shape, F:
 // I64 returns an int64 Tensor.
 func I64(data []int64, shape ...int64) Tensor { return Tensor{Shape: shape, I: data} }
 
-// Run executes m once on ONNX Runtime (CPU, 1 thread) with inputs in m's
+// Run executes m once on ONNX Runtime (CPU, 1 thread) as a CPU session runs
+// it (lowered to the blocked kernels, see package lower) with inputs in m's
 // input order and returns its outputs in m's output order. It fails t on any
 // error. Call Init first.
 func Run(t testing.TB, m *graphs.Model, inputs ...Tensor) []Tensor {
 	t.Helper()
-	out, err := RunE(m, inputs...)
+	return RunWith(t, m, ort.Blocked, inputs...)
+}
+
+// RunWith is Run with the given CPU kernels.
+func RunWith(t testing.TB, m *graphs.Model, k ort.CPUKernels, inputs ...Tensor) []Tensor {
+	t.Helper()
+	out, err := runE(m, k, inputs...)
 	if err != nil {
 		t.Fatalf("run %s: %v", m.Proto.GetGraph().GetName(), err)
 	}
@@ -58,14 +66,19 @@ func Run(t testing.TB, m *graphs.Model, inputs ...Tensor) []Tensor {
 
 // RunE is Run returning the error.
 func RunE(m *graphs.Model, inputs ...Tensor) (outs []Tensor, err error) {
+	return runE(m, ort.Blocked, inputs...)
+}
+
+func runE(m *graphs.Model, k ort.CPUKernels, inputs ...Tensor) (outs []Tensor, err error) {
 	if len(inputs) != len(m.Inputs) {
 		return nil, fmt.Errorf("%d inputs given, model has %v", len(inputs), m.InputNames())
 	}
-	bytes, err := m.Bytes()
+	opts := ort.Options{Threads: 1, Kernels: k}
+	bytes, err := lower.ForSession(m, opts)
 	if err != nil {
 		return nil, err
 	}
-	s, err := ort.NewSession(bytes, m.InputNames(), m.OutputNames(), ort.Options{Threads: 1})
+	s, err := ort.NewSession(bytes, m.InputNames(), m.OutputNames(), opts)
 	if err != nil {
 		return nil, err
 	}

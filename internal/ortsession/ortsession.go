@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/taet-ml/taet/graphs"
+	"github.com/taet-ml/taet/graphs/lower"
 	"github.com/taet-ml/taet/onnx/ort"
 )
 
@@ -23,9 +24,10 @@ type Session struct {
 	inRun    time.Duration
 }
 
-// New creates a session for m reading inputs, in m's input order.
+// New creates a session for m reading inputs, in m's input order. A CPU
+// session runs m lowered for opts.Kernels (package graphs/lower).
 func New(m *graphs.Model, opts ort.Options, inputs []ort.Value) (*Session, error) {
-	b, err := m.Bytes()
+	b, err := lower.ForSession(m, opts)
 	if err != nil {
 		return nil, err
 	}

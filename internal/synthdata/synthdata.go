@@ -3,10 +3,16 @@
 package synthdata
 
 import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/taet-ml/taet/data"
@@ -72,4 +78,87 @@ func FashionIDX(t testing.TB, n, size int) string {
 	write("train", n)
 	write("t10k", n/2)
 	return dir
+}
+
+// CIFAR10TarGz returns a cifar-10-binary.tar.gz holding perClass training
+// images of each class, spread over the five batch files, and one test
+// image of each class; pixels are a seeded noise.
+func CIFAR10TarGz(t testing.TB, perClass int) []byte {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(10, 10))
+	records := func(first, n int) []byte {
+		var b []byte
+		for i := first; i < first+n; i++ {
+			b = append(b, byte(i%10))
+			for range 3 * 32 * 32 {
+				b = append(b, byte(rng.IntN(256)))
+			}
+		}
+		return b
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	add := func(name string, b []byte) {
+		if err := tw.WriteHeader(&tar.Header{Name: "cifar-10-batches-bin/" + name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(b))}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 10 * perClass
+	for k := range 5 {
+		add(fmt.Sprintf("data_batch_%d.bin", k+1), records(k*n/5, (k+1)*n/5-k*n/5))
+	}
+	add("test_batch.bin", records(0, 10))
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// MedMNISTNPZ returns a MedMNIST-format .npz (a zip of .npy arrays) with
+// n images of 28×28×3 noise per split (train, val, test), labels cycling
+// through [0, classes).
+func MedMNISTNPZ(t testing.TB, n, classes int) []byte {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(11, 11))
+	npy := func(descr string, shape string, b []byte) []byte {
+		header := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape)
+		header += strings.Repeat(" ", 63-(10+len(header))%64) + "\n" // pads the header to a multiple of 64
+		out := append([]byte("\x93NUMPY\x01\x00"), byte(len(header)), byte(len(header)>>8))
+		return append(append(out, header...), b...)
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, split := range []string{"train", "val", "test"} {
+		images := make([]byte, n*28*28*3)
+		for i := range images {
+			images[i] = byte(rng.IntN(256))
+		}
+		labels := make([]byte, n)
+		for i := range labels {
+			labels[i] = byte(i % classes)
+		}
+		for name, b := range map[string][]byte{
+			split + "_images.npy": npy("|u1", fmt.Sprintf("(%d, 28, 28, 3)", n), images),
+			split + "_labels.npy": npy("|u1", fmt.Sprintf("(%d, 1)", n), labels),
+		} {
+			w, err := zw.Create(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

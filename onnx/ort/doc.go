@@ -19,5 +19,14 @@
 // and writes preallocated outputs into, the slice that Tensor.Data returns,
 // so a training loop updates parameters in place between runs.
 //
+// # Device memory and CUDA
+//
+// A Binding runs a session with outputs left in the device's memory
+// (DeviceTensor) and bound back as later inputs, so state such as a
+// network's parameters stays on a GPU between runs (iobinding.go, the few C
+// API calls onnxruntime_go does not wrap). Before the first CUDA session the
+// CUDA libraries the provider needs are found (CUDASearchDirs: pip wheels,
+// toolkits, LD_LIBRARY_PATH) and loaded with their symbols global.
+//
 // Everything that holds runtime memory has a Close method.
 package ort

@@ -1,0 +1,300 @@
+package lower_test
+
+import (
+	"cmp"
+	"encoding/json"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/taet-ml/taet/graphs"
+	"github.com/taet-ml/taet/graphs/lower"
+	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/losses"
+	"github.com/taet-ml/taet/models"
+	"github.com/taet-ml/taet/onnx"
+	"github.com/taet-ml/taet/onnx/ort"
+)
+
+// BenchmarkCIFARResNet18 times whole graphs of CIFAR ResNet-18 at batch 128
+// on 2 threads, as written ("standard") and lowered ("blocked"): the train
+// step and the input-gradient graph of one PGD iteration (weights as inputs).
+func BenchmarkCIFARResNet18(b *testing.B) {
+	ortest.Init(b)
+	net, err := models.ByName("resnet18", models.Options{Classes: 10, ImageSize: 32, Width: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	spec := graphs.GraphSpec{Name: "bench", Batch: 128, Image: []int64{3, 32, 32}, Net: net, Loss: losses.CrossEntropy}
+	step, err := graphs.TrainStepGraph(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked} {
+		b.Run("train-step/"+k.String(), func(b *testing.B) { runGraph(b, step, k) })
+	}
+	attack, err := graphs.InputGradGraph(spec, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked} {
+		b.Run("input-grad/"+k.String(), func(b *testing.B) { runGraph(b, attack, k) })
+	}
+	// The weights stored in the graph: the runtime blocks the convolutions and
+	// folds BatchNorm into them itself.
+	stored, err := graphs.InputGradGraph(spec, graphs.InitParams(attack.Params, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("input-grad/initializers", func(b *testing.B) { runGraph(b, stored, ort.Standard) })
+}
+
+func runGraph(b *testing.B, g *graphs.Assembled, k ort.CPUKernels) {
+	runGraphOpts(b, g, ort.Options{Threads: 2, Kernels: k})
+}
+
+func runGraphOpts(b *testing.B, g *graphs.Assembled, opts ort.Options) {
+	ortest.Init(b)
+	bytes, err := lower.ForSession(g.Model, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := ort.NewSession(bytes, g.InputNames(), g.OutputNames(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(1, 1))
+	values := graphs.InitParams(g.Params, 1)
+	var ins, outs []ort.Value
+	for _, in := range g.Inputs {
+		var v ort.Value
+		if in.Name == "y" {
+			y, _ := ort.NewZeros[int64](in.Shape...)
+			for i := range y.Data() {
+				y.Data()[i] = int64(i % 10)
+			}
+			v = y
+		} else if p, ok := values[in.Name]; ok {
+			v, err = ort.NewTensor(in.Shape, p)
+		} else {
+			t, _ := ort.NewZeros[float32](in.Shape...)
+			for i := range t.Data() {
+				t.Data()[i] = rng.Float32()
+			}
+			v = t
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		ins = append(ins, v)
+	}
+	for _, o := range g.Outputs {
+		t, err := ort.NewZeros[float32](o.Shape...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		outs = append(outs, t)
+	}
+	if err := s.Run(ins, outs); err != nil { // warm-up: the runtime's arena grows on the first run
+		b.Fatal(err)
+	}
+	cpu0, sys0 := cpuTime(), sysTime()
+	for b.Loop() {
+		if err := s.Run(ins, outs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*128)/b.Elapsed().Seconds(), "img/s")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((sysTime()-sys0).Seconds()/float64(b.N), "sys-s/op")
+}
+
+// BenchmarkWeightGrad times candidate weight gradients of a ResNet layer
+// (N=128, 64→64 channels, 32×32, 3×3, stride 1, pad 1), lowered.
+func BenchmarkWeightGrad(b *testing.B) {
+	const n, c, m, hw = 128, 64, 64, 32
+	pad := graphs.ConvOpts{Pads: []int64{1, 1, 1, 1}}
+	for _, tc := range []struct {
+		name string
+		out  func(x, w, g *graphs.Value) *graphs.Value
+	}{
+		{"forward", func(x, w, _ *graphs.Value) *graphs.Value { return graphs.Conv(x, w, nil, pad) }},
+		{"rule", func(x, w, g *graphs.Value) *graphs.Value {
+			y := graphs.Conv(x, w, nil, pad)
+			return graphs.Grad(graphs.ReduceSum(graphs.Mul(y, g), nil, false), []*graphs.Value{w})[0]
+		}},
+		{"flat-offsets", func(x, _, g *graphs.Value) *graphs.Value {
+			const wp, hp = hw + 2, hw + 3 // one extra zero row keeps the last offset inside each image
+			xt := graphs.Reshape(graphs.Transpose(graphs.Pad(x, []int64{0, 0, 1, 1, 0, 0, 2, 1}, "constant", 0), 1, 0, 2, 3), c, n, hp*wp)
+			gt := graphs.Reshape(graphs.Transpose(graphs.Pad(g, []int64{0, 0, 0, 0, 0, 0, 0, 2}, "constant", 0), 1, 0, 2, 3), m, n*hw*wp)
+			var parts []*graphs.Value
+			for i := range int64(3) {
+				for j := range int64(3) {
+					off := i*wp + j
+					xs := graphs.Reshape(graphs.Slice(xt, []int64{off}, []int64{off + hw*wp}, []int64{2}, nil), c, n*hw*wp)
+					parts = append(parts, graphs.Gemm(gt, xs, nil, graphs.GemmOpts{TransB: true}))
+				}
+			}
+			return graphs.Concat(0, parts...)
+		}},
+		{"one-gemm", func(x, _, g *graphs.Value) *graphs.Value {
+			xt := graphs.Transpose(graphs.Pad(x, []int64{0, 0, 1, 1, 0, 0, 1, 1}, "constant", 0), 1, 0, 2, 3) // [C, N, Hp, Wp]
+			gt := graphs.Reshape(graphs.Transpose(g, 1, 0, 2, 3), m, n*hw*hw)
+			var cols []*graphs.Value
+			for i := range int64(3) {
+				for j := range int64(3) {
+					cols = append(cols, graphs.Reshape(graphs.Slice(xt, []int64{i, j}, []int64{i + hw, j + hw}, []int64{2, 3}, nil), c, n*hw*hw))
+				}
+			}
+			dw := graphs.Gemm(gt, graphs.Concat(0, cols...), nil, graphs.GemmOpts{TransB: true}) // [M, 9C]
+			return graphs.Transpose(graphs.Reshape(dw, m, 9, c), 0, 2, 1)
+		}},
+		{"nhwc-slices-as-A", func(x, _, g *graphs.Value) *graphs.Value {
+			xt := graphs.Transpose(graphs.Pad(x, []int64{0, 0, 1, 1, 0, 0, 1, 1}, "constant", 0), 1, 0, 2, 3) // [C, N, Hp, Wp]
+			gn := graphs.Reshape(graphs.Transpose(g, 0, 2, 3, 1), n*hw*hw, m)                                 // [NP, M]
+			var parts []*graphs.Value
+			for i := range int64(3) {
+				for j := range int64(3) {
+					xs := graphs.Reshape(graphs.Slice(xt, []int64{i, j}, []int64{i + hw, j + hw}, []int64{2, 3}, nil), c, n*hw*hw)
+					parts = append(parts, graphs.Gemm(xs, gn, nil, graphs.GemmOpts{})) // [C, M]
+				}
+			}
+			return graphs.Concat(0, parts...)
+		}},
+		{"conv-over-batch", func(x, _, g *graphs.Value) *graphs.Value {
+			xt := graphs.Transpose(graphs.Pad(x, []int64{0, 0, 1, 1, 0, 0, 1, 1}, "constant", 0), 1, 0, 2, 3) // [C, N, Hp, Wp]
+			gt := graphs.Transpose(g, 1, 0, 2, 3)                                                             // [M, N, H, W]
+			return graphs.Transpose(graphs.Conv(xt, gt, nil, graphs.ConvOpts{}), 1, 0, 2, 3)                  // [M, C, 3, 3]
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			model, err := graphs.Build("wg", func(bd *graphs.Builder) {
+				x := bd.Input("x", onnx.Float, n, c, hw, hw)
+				w := bd.Input("w", onnx.Float, m, c, 3, 3)
+				g := bd.Input("g", onnx.Float, n, m, hw, hw)
+				bd.Output("out", tc.out(x, w, g))
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			runGraph(b, &graphs.Assembled{Model: model}, ort.Blocked)
+		})
+	}
+}
+
+// cpuTime is the process's user and system CPU time so far: under load from
+// other processes it tracks the work done better than the wall clock.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkProfileTrainStep runs the CIFAR ResNet-18 train step (batch 128,
+// 2 threads), standard and lowered, with ONNX Runtime's profiler on and logs
+// where the time goes by op type. Run it with -bench ProfileTrainStep
+// -benchtime 2x -v.
+func BenchmarkProfileTrainStep(b *testing.B) {
+	net, _ := models.ByName("resnet18", models.Options{Classes: 10, ImageSize: 32, Width: 1})
+	step, err := graphs.TrainStepGraph(graphs.GraphSpec{Name: "p", Batch: 128, Image: []int64{3, 32, 32}, Net: net, Loss: losses.CrossEntropy})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked} {
+		b.Run(k.String(), func(b *testing.B) {
+			prefix := filepath.Join(b.TempDir(), "step")
+			runGraphOpts(b, step, ort.Options{Threads: 2, Kernels: k, ProfilePrefix: prefix})
+			files, _ := filepath.Glob(prefix + "*.json")
+			if len(files) == 0 {
+				b.Fatal("no profile written")
+			}
+			logProfile(b, files[0], b.N+1)
+		})
+	}
+}
+
+// logProfile logs the op types that take the most time in an ONNX Runtime
+// profile of runs runs: milliseconds per run and share of all node time.
+func logProfile(b *testing.B, file string, runs int) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var events []struct {
+		Cat  string `json:"cat"`
+		Dur  int64  `json:"dur"`
+		Args struct {
+			OpName string `json:"op_name"`
+		} `json:"args"`
+	}
+	if err := json.Unmarshal(raw, &events); err != nil {
+		b.Fatal(err)
+	}
+	byOp := map[string]int64{}
+	var total int64
+	for _, e := range events {
+		if e.Cat == "Node" && e.Args.OpName != "" {
+			byOp[e.Args.OpName] += e.Dur
+			total += e.Dur
+		}
+	}
+	ops := slices.SortedFunc(maps.Keys(byOp), func(x, y string) int { return cmp.Compare(byOp[y], byOp[x]) })
+	b.Logf("all nodes %.0f ms per run", float64(total)/1000/float64(runs))
+	for _, op := range ops[:min(16, len(ops))] {
+		b.Logf("%-22s %7.1f ms %5.1f%%", op, float64(byOp[op])/1000/float64(runs), 100*float64(byOp[op])/float64(total))
+	}
+}
+
+// BenchmarkBatchNormTraining times BatchNormalization in training mode on a
+// ResNet layer's activations ([128, 64, 32, 32]): the ONNX op against the same
+// statistics and normalisation written with reductions and elementwise ops.
+func BenchmarkBatchNormTraining(b *testing.B) {
+	const n, c, hw = 128, 64, 32
+	for _, tc := range []struct {
+		name string
+		out  func(x, scale, bias *graphs.Value) *graphs.Value
+	}{
+		{"op", func(x, scale, bias *graphs.Value) *graphs.Value {
+			y, _, _ := graphs.BatchNormalizationTraining(x, scale, bias, bias, scale, graphs.BatchNormOpts{})
+			return y
+		}},
+		{"reducemean", func(x, _, _ *graphs.Value) *graphs.Value { return graphs.ReduceMean(x, []int64{0, 2, 3}, true) }},
+		{"reducesum", func(x, _, _ *graphs.Value) *graphs.Value { return graphs.ReduceSum(x, []int64{0, 2, 3}, true) }},
+		{"sub-channel", func(x, _, bias *graphs.Value) *graphs.Value { return graphs.Sub(x, graphs.Reshape(bias, 1, c, 1, 1)) }},
+		{"mul-same", func(x, _, _ *graphs.Value) *graphs.Value { return graphs.Mul(x, x) }},
+		{"primitives", func(x, scale, bias *graphs.Value) *graphs.Value {
+			axes := []int64{0, 2, 3}
+			mean := graphs.ReduceMean(x, axes, true)
+			d := graphs.Sub(x, mean)
+			invStd := graphs.Reciprocal(graphs.Sqrt(graphs.Add(graphs.ReduceMean(graphs.Mul(d, d), axes, true), x.Builder().Scalar(1e-5))))
+			a := graphs.Mul(graphs.Reshape(scale, 1, c, 1, 1), invStd)
+			return graphs.Add(graphs.Mul(d, a), graphs.Reshape(bias, 1, c, 1, 1))
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			model, err := graphs.Build("bn", func(bd *graphs.Builder) {
+				x := bd.Input("x", onnx.Float, n, c, hw, hw)
+				scale := bd.Input("scale", onnx.Float, c)
+				bias := bd.Input("bias", onnx.Float, c)
+				bd.Output("out", tc.out(x, scale, bias))
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			runGraph(b, &graphs.Assembled{Model: model}, ort.Standard)
+		})
+	}
+}
+
+// sysTime is the process's system CPU time so far.
+func sysTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Stime.Nano())
+}
