@@ -113,18 +113,15 @@ func probeBlockSize() (int64, error) {
 
 // Conv returns m with every eligible convolution on the blocked-layout
 // kernels of block size block, and how many it lowered. A convolution is
-// eligible when it is 2-D, ungrouped, its weights are not an initializer
-// (the runtime already blocks those itself) and both its channel counts are
-// multiples of block. m is not modified; the result shares its initializers.
+// eligible when it is 2-D, ungrouped, its weights are not computed from
+// constants alone (the runtime blocks those itself, see constants) and both
+// its channel counts are multiples of block. m is not modified; the result shares its initializers.
 func Conv(m *graphs.Model, block int64) (*graphs.Model, int, error) {
 	src := m.Proto.GetGraph()
-	inits := map[string]bool{}
-	for _, t := range src.GetInitializer() {
-		inits[t.GetName()] = true
-	}
+	consts := constants(src)
 	r := &rewriter{m: m, block: block, blocked: map[string]string{}, consts: map[string]bool{}}
 	for _, n := range src.GetNode() {
-		if !r.eligible(n, inits) {
+		if !r.eligible(n, consts) {
 			r.nodes = append(r.nodes, n)
 			continue
 		}
@@ -147,6 +144,29 @@ func Conv(m *graphs.Model, block int64) (*graphs.Model, int, error) {
 	return m.WithProto(withNCHWc(p)), r.count, nil
 }
 
+// constants returns the values of g computed from initializers and
+// constants alone (g's nodes are in topological order). The runtime folds
+// them and blocks the convolutions they weight itself, fusing what follows
+// (BatchNorm, Relu) and keeping chains blocked: lowering those would only
+// take that from it.
+func constants(g *onnxpb.GraphProto) map[string]bool {
+	c := map[string]bool{}
+	for _, t := range g.GetInitializer() {
+		c[t.GetName()] = true
+	}
+	for _, n := range g.GetNode() {
+		if strings.HasPrefix(n.GetOpType(), "Random") {
+			continue
+		}
+		if !slices.ContainsFunc(n.GetInput(), func(in string) bool { return in != "" && !c[in] }) {
+			for _, out := range n.GetOutput() {
+				c[out] = true
+			}
+		}
+	}
+	return c
+}
+
 // rewriter carries Conv's state through the node list.
 type rewriter struct {
 	m       *graphs.Model
@@ -157,8 +177,8 @@ type rewriter struct {
 	count   int
 }
 
-func (r *rewriter) eligible(n *onnxpb.NodeProto, inits map[string]bool) bool {
-	if n.GetOpType() != "Conv" || n.GetDomain() != "" || len(n.GetInput()) < 2 || inits[n.GetInput()[1]] {
+func (r *rewriter) eligible(n *onnxpb.NodeProto, consts map[string]bool) bool {
+	if n.GetOpType() != "Conv" || n.GetDomain() != "" || len(n.GetInput()) < 2 || consts[n.GetInput()[1]] {
 		return false
 	}
 	w, ok := r.m.ValueShape(n.GetInput()[1])

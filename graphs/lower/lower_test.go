@@ -74,6 +74,32 @@ func TestConvLowersEveryEligibleConv(t *testing.T) {
 	}
 }
 
+// TestConvLeavesConstantWeightsToTheRuntime: with the parameters stored in
+// the graph (attack and evaluation sessions), the forward convolutions and
+// the input-gradient ones (whose weights are flipped initializers) are the
+// runtime's to block and fuse; nothing is lowered.
+func TestConvLeavesConstantWeightsToTheRuntime(t *testing.T) {
+	net, err := models.ByName("resnet18", models.Options{Classes: 10, ImageSize: 16, Width: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := graphs.GraphSpec{Name: "attack", Batch: 2, Image: []int64{3, 16, 16}, Net: net, Loss: losses.CrossEntropy}
+	withInputs, err := graphs.InputGradGraph(spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := graphs.InputGradGraph(spec, graphs.InitParams(withInputs.Params, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, n, err := lower.Conv(withInputs.Model, 16); err != nil || n == 0 {
+		t.Fatalf("weights as inputs: lowered %d convolutions (%v), want some", n, err)
+	}
+	if _, n, err := lower.Conv(stored.Model, 16); err != nil || n != 0 {
+		t.Fatalf("weights stored in the graph: lowered %d convolutions (%v), want none", n, err)
+	}
+}
+
 // TestConvGivesTheSameStep runs the standard and the lowered train step on
 // the same batch: loss, logits, every gradient and BatchNorm statistic agree
 // to float32 rounding (relative 1e-4 of each output's scale).
