@@ -30,8 +30,9 @@ type Runner struct {
 	Attacks []attacks.Spec
 	// Seed seeds the attacks' random starts.
 	Seed uint64
-	// Batch is the number of images between two saves of the state: the
-	// target's batch size (a multiple wastes nothing, a divisor pads).
+	// Batch is the number of images between two saves of the state file
+	// (without one, Run attacks the whole set at once): the target's batch
+	// size (a multiple wastes nothing, a divisor pads).
 	Batch int
 	// State is the resumable state file; "" keeps the state in memory.
 	State string
@@ -125,7 +126,7 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 		oracles := r.Target.Oracles(spec.Kappa)
 		for p.Done < test.N {
 			start := time.Now()
-			end := min(p.Done+r.Batch, test.N)
+			end := min(p.Done+r.chunk(), test.N)
 			out, err := attacks.RunDataset(spec.Attack, oracles, test.Images[p.Done*d:end*d], test.Labels[p.Done:end],
 				attacks.DatasetOptions{Seed: r.Seed, First: p.Done, Context: ctx})
 			if err != nil {
@@ -156,6 +157,18 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 		res.Clean = Result{Attack: "clean", Report: eval.Evaluate(st.Clean, test.Labels, r.Target.Classes)}
 	}
 	return res, nil
+}
+
+// chunk is how many images one RunDataset call attacks: a batch between
+// two saves of the state file, or, with no file to save, the whole test set
+// at once, so that the examples left to attack (those classified correctly)
+// fill whole batches instead of one partial batch per chunk: with a clean
+// accuracy of 40% that halves the attack's oracle calls.
+func (r *Runner) chunk() int {
+	if r.State == "" {
+		return r.Test.N
+	}
+	return r.Batch
 }
 
 // key identifies what a state belongs to: the target, the test images and
