@@ -36,35 +36,19 @@ func TestFitEndToEnd(t *testing.T) {
 		"--ir", "10", "--n-max", "600", "--width", "0.0625", "--batch", "32", "--eval-size", "96", "--pgd-steps", "3", "--out", out}
 
 	cmd := exec.Command(bin, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(stdout)
-	interrupted := false
-	for sc.Scan() {
+	stderr, err := runInterrupted(t, cmd, func(line []byte) bool {
 		var msg struct {
 			Type  string `json:"message_type"`
 			Stage string `json:"stage"`
-			Step  int    `json:"step"`
 		}
-		if err := json.Unmarshal(sc.Bytes(), &msg); err != nil {
-			t.Fatalf("stdout line %q is not JSON: %v", sc.Text(), err)
+		if err := json.Unmarshal(line, &msg); err != nil {
+			t.Fatalf("stdout line %q is not JSON: %v", line, err)
 		}
-		if !interrupted && msg.Type == "status" && msg.Stage == "hel" {
-			cmd.Process.Signal(syscall.SIGINT)
-			interrupted = true
-		}
-	}
-	err = cmd.Wait()
+		return msg.Type == "status" && msg.Stage == "hel"
+	})
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
-		t.Fatalf("interrupted fit: %v (want exit %d)\nstderr: %s", err, exitInterrupted, stderr.String())
+		t.Fatalf("interrupted fit: %v (want exit %d)\nstderr: %s", err, exitInterrupted, stderr)
 	}
 	st, _, err := checkpoint.Load(out)
 	if err != nil {
@@ -105,4 +89,29 @@ func buildTaetctl(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// runInterrupted starts cmd, sends it SIGINT at the first line of its
+// standard output for which at says so, reads the rest, and returns cmd's
+// standard error and what cmd.Wait returned.
+func runInterrupted(t *testing.T, cmd *exec.Cmd, at func(line []byte) bool) (stderr string, err error) {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	interrupted := false
+	for sc := bufio.NewScanner(stdout); sc.Scan(); {
+		if !interrupted && at(sc.Bytes()) {
+			cmd.Process.Signal(syscall.SIGINT)
+			interrupted = true
+		}
+	}
+	err = cmd.Wait()
+	return errOut.String(), err
 }

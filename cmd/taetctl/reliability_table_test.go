@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"os/exec"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/taet-ml/taet/checkpoint"
@@ -85,25 +83,8 @@ var failureCases = map[string]failureCase{
 	"Ctrl-C (SIGINT) or SIGTERM during a fit": func(t *testing.T, bin, dir string) (int, string) {
 		cmd := exec.Command(bin, "--json", "--threads", "1", "fit", "--data", synthdata.FashionIDX(t, 2000, 12), "--stage", "ce:3",
 			"--width", "0.0625", "--batch", "16", "--eval-size", "0", "--out", filepath.Join(dir, "run"))
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), `"message_type":"status"`) {
-				cmd.Process.Signal(syscall.SIGINT)
-				break
-			}
-		}
-		for sc.Scan() { // drain
-		}
-		return exitOf(t, cmd.Wait()), stderr.String()
+		stderr, err := runInterrupted(t, cmd, func(line []byte) bool { return bytes.Contains(line, []byte(`"message_type":"status"`)) })
+		return exitOf(t, err), stderr
 	},
 	"The loss becomes NaN or infinite": func(t *testing.T, bin, dir string) (int, string) {
 		return runBin(t, bin, nil, "fit", "--data", synthdata.FashionIDX(t, 200, 12), "--stage", "ce:1", "--width", "0.0625",

@@ -54,6 +54,15 @@ func BenchmarkCIFARResNet18(b *testing.B) {
 	b.Run("input-grad/initializers", func(b *testing.B) { runGraph(b, stored, ort.Standard) })
 }
 
+// runBuilt runs the graph whose only output out returns, with kernels k.
+func runBuilt(b *testing.B, k ort.CPUKernels, out func(bd *graphs.Builder) *graphs.Value) {
+	model, err := graphs.Build("candidate", func(bd *graphs.Builder) { bd.Output("out", out(bd)) })
+	if err != nil {
+		b.Fatal(err)
+	}
+	runGraph(b, &graphs.Assembled{Model: model}, k)
+}
+
 func runGraph(b *testing.B, g *graphs.Assembled, k ort.CPUKernels) {
 	runGraphOpts(b, g, ort.Options{Threads: 2, Kernels: k})
 }
@@ -104,15 +113,16 @@ func runGraphOpts(b *testing.B, g *graphs.Assembled, opts ort.Options) {
 	if err := s.Run(ins, outs); err != nil { // warm-up: the runtime's arena grows on the first run
 		b.Fatal(err)
 	}
-	cpu0, sys0 := cpuTime(), sysTime()
+	cpu0, sys0 := cpuTime()
 	for b.Loop() {
 		if err := s.Run(ins, outs); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(b.N*128)/b.Elapsed().Seconds(), "img/s")
-	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
-	b.ReportMetric((sysTime()-sys0).Seconds()/float64(b.N), "sys-s/op")
+	cpu, sys := cpuTime()
+	b.ReportMetric((cpu-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric((sys-sys0).Seconds()/float64(b.N), "sys-s/op")
 }
 
 // BenchmarkWeightGrad times candidate weight gradients of a ResNet layer
@@ -174,26 +184,20 @@ func BenchmarkWeightGrad(b *testing.B) {
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			model, err := graphs.Build("wg", func(bd *graphs.Builder) {
-				x := bd.Input("x", onnx.Float, n, c, hw, hw)
-				w := bd.Input("w", onnx.Float, m, c, 3, 3)
-				g := bd.Input("g", onnx.Float, n, m, hw, hw)
-				bd.Output("out", tc.out(x, w, g))
+			runBuilt(b, ort.Blocked, func(bd *graphs.Builder) *graphs.Value {
+				return tc.out(bd.Input("x", onnx.Float, n, c, hw, hw), bd.Input("w", onnx.Float, m, c, 3, 3), bd.Input("g", onnx.Float, n, m, hw, hw))
 			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			runGraph(b, &graphs.Assembled{Model: model}, ort.Blocked)
 		})
 	}
 }
 
-// cpuTime is the process's user and system CPU time so far: under load from
-// other processes it tracks the work done better than the wall clock.
-func cpuTime() time.Duration {
+// cpuTime returns the process's CPU time so far, user and system together
+// and system alone: under load from other processes the first tracks the
+// work done better than the wall clock.
+func cpuTime() (all, sys time.Duration) {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), time.Duration(ru.Stime.Nano())
 }
 
 // BenchmarkProfileTrainStep runs the CIFAR ResNet-18 train step (batch 128,
@@ -278,23 +282,9 @@ func BenchmarkBatchNormTraining(b *testing.B) {
 		}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			model, err := graphs.Build("bn", func(bd *graphs.Builder) {
-				x := bd.Input("x", onnx.Float, n, c, hw, hw)
-				scale := bd.Input("scale", onnx.Float, c)
-				bias := bd.Input("bias", onnx.Float, c)
-				bd.Output("out", tc.out(x, scale, bias))
+			runBuilt(b, ort.Standard, func(bd *graphs.Builder) *graphs.Value {
+				return tc.out(bd.Input("x", onnx.Float, n, c, hw, hw), bd.Input("scale", onnx.Float, c), bd.Input("bias", onnx.Float, c))
 			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			runGraph(b, &graphs.Assembled{Model: model}, ort.Standard)
 		})
 	}
-}
-
-// sysTime is the process's system CPU time so far.
-func sysTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Stime.Nano())
 }
