@@ -2,8 +2,10 @@ package ort_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/taet-ml/taet/internal/ortest"
@@ -87,5 +89,17 @@ func TestBadModelBytes(t *testing.T) {
 	ortest.Init(t)
 	if _, err := ort.NewSession([]byte("not a model"), []string{"x"}, []string{"y"}, ort.Options{Threads: 1}); err == nil {
 		t.Error("garbage model bytes were accepted")
+	}
+}
+
+// TestSessionRefusesBadThreads: library callers who build Options directly
+// get the same bounds as the CLI, before anything is created.
+func TestSessionRefusesBadThreads(t *testing.T) {
+	ortest.Init(t)
+	for _, n := range []int{-1, ort.MaxThreads() + 1} {
+		_, err := ort.NewSession([]byte("not a model"), []string{"x"}, []string{"y"}, ort.Options{Threads: n})
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("threads %d", n)) {
+			t.Errorf("Threads %d: got %v, want the thread-count error", n, err)
+		}
 	}
 }

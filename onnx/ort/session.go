@@ -3,7 +3,6 @@ package ort
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -79,7 +78,8 @@ var ErrNoCUDA = errors.New("CUDA execution provider unavailable")
 // Options configure a Session.
 type Options struct {
 	// Threads is the CPU execution provider's intra-op thread count;
-	// 0 means runtime.NumCPU(). Inter-op parallelism is off (1 thread).
+	// 0 means one per CPU available (AvailableCPUs); more than MaxThreads
+	// is refused (CheckThreads). Inter-op parallelism is off (1 thread).
 	Threads int
 	// Device selects the execution provider; the zero value is the CPU.
 	Device Device
@@ -118,13 +118,16 @@ func NewSession(model []byte, inputs, outputs []string, opts Options) (*Session,
 }
 
 func newSessionOptions(opts Options) (*ortgo.SessionOptions, error) {
+	if err := CheckThreads(opts.Threads); err != nil {
+		return nil, fmt.Errorf("ort: %w", err)
+	}
 	so, err := ortgo.NewSessionOptions()
 	if err != nil {
 		return nil, fmt.Errorf("ort: session options: %w", err)
 	}
 	threads := opts.Threads
-	if threads <= 0 {
-		threads = runtime.NumCPU()
+	if threads == 0 {
+		threads = AvailableCPUs()
 	}
 	err = errors.Join(
 		so.SetIntraOpNumThreads(threads),
