@@ -75,8 +75,8 @@ func probeBlockSize() (int64, error) {
 	const in, shape = "x", "shape"
 	g := &onnxpb.GraphProto{
 		Name:   ptr("nchwc-probe"),
-		Input:  []*onnxpb.ValueInfoProto{floatInfo(in, 1, 4, 1, 1)},
-		Output: []*onnxpb.ValueInfoProto{int64Info(shape, 4)},
+		Input:  []*onnxpb.ValueInfoProto{tensorInfo(in, onnx.Float, 1, 4, 1, 1)},
+		Output: []*onnxpb.ValueInfoProto{tensorInfo(shape, onnx.Int64, 4)},
 		Node: []*onnxpb.NodeProto{
 			{OpType: ptr("ReorderInput"), Domain: ptr(Domain), Input: []string{in}, Output: []string{"blocked"}},
 			{OpType: ptr("Shape"), Input: []string{"blocked"}, Output: []string{shape}},
@@ -115,7 +115,8 @@ func probeBlockSize() (int64, error) {
 // kernels of block size block, and how many it lowered. A convolution is
 // eligible when it is 2-D, ungrouped, its weights are not computed from
 // constants alone (the runtime blocks those itself, see constants) and both
-// its channel counts are multiples of block. m is not modified; the result shares its initializers.
+// its channel counts are multiples of block. m is not modified; the result
+// shares its initializers.
 func Conv(m *graphs.Model, block int64) (*graphs.Model, int, error) {
 	src := m.Proto.GetGraph()
 	consts := constants(src)
@@ -279,15 +280,7 @@ func intAttr(name string, v int64) *onnxpb.AttributeProto {
 	return &onnxpb.AttributeProto{Name: &name, Type: onnxpb.AttributeProto_INT.Enum(), I: &v}
 }
 
-func floatInfo(name string, dims ...int64) *onnxpb.ValueInfoProto {
-	return tensorInfo(name, onnx.Float, dims)
-}
-
-func int64Info(name string, dims ...int64) *onnxpb.ValueInfoProto {
-	return tensorInfo(name, onnx.Int64, dims)
-}
-
-func tensorInfo(name string, dt onnx.DType, dims []int64) *onnxpb.ValueInfoProto {
+func tensorInfo(name string, dt onnx.DType, dims ...int64) *onnxpb.ValueInfoProto {
 	d := make([]*onnxpb.TensorShapeProto_Dimension, len(dims))
 	for i, v := range dims {
 		d[i] = &onnxpb.TensorShapeProto_Dimension{Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: v}}

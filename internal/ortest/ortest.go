@@ -57,19 +57,14 @@ func Run(t testing.TB, m *graphs.Model, inputs ...Tensor) []Tensor {
 // RunWith is Run with the given CPU kernels.
 func RunWith(t testing.TB, m *graphs.Model, k ort.CPUKernels, inputs ...Tensor) []Tensor {
 	t.Helper()
-	out, err := runE(m, k, inputs...)
+	out, err := run(m, k, inputs...)
 	if err != nil {
 		t.Fatalf("run %s: %v", m.Proto.GetGraph().GetName(), err)
 	}
 	return out
 }
 
-// RunE is Run returning the error.
-func RunE(m *graphs.Model, inputs ...Tensor) (outs []Tensor, err error) {
-	return runE(m, ort.Blocked, inputs...)
-}
-
-func runE(m *graphs.Model, k ort.CPUKernels, inputs ...Tensor) (outs []Tensor, err error) {
+func run(m *graphs.Model, k ort.CPUKernels, inputs ...Tensor) (outs []Tensor, err error) {
 	if len(inputs) != len(m.Inputs) {
 		return nil, fmt.Errorf("%d inputs given, model has %v", len(inputs), m.InputNames())
 	}
