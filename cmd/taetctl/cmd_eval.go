@@ -194,13 +194,6 @@ func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr
 		return err
 	}
 	defer tgt.Close()
-	if o.Data == "" && tgt.DataPath == "" {
-		if dataset := cmp.Or(o.Dataset, tgt.Dataset); dataset != "" {
-			if o.Data, err = o.Fetch.path(dataset); err != nil {
-				return err
-			}
-		}
-	}
 	specs, err := o.specs()
 	if err != nil {
 		return usageError{err}
@@ -210,6 +203,11 @@ func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr
 	}
 	if o.Dataset == "" && tgt.Dataset == "" {
 		return usagef("--dataset and --data: %s does not say which data set it was trained on", o.Checkpoint)
+	}
+	if o.Data == "" && tgt.DataPath == "" { // checked before, so that a bad flag never waits for a download
+		if o.Data, err = o.Fetch.path(cmp.Or(o.Dataset, tgt.Dataset)); err != nil {
+			return err
+		}
 	}
 	test, err := evaluate.LoadTestSet(tgt, evaluate.TestSetOptions{Dataset: o.Dataset, Path: o.Data, IR: o.TestIR, Limit: o.Limit, Seed: o.Seed})
 	if err != nil {
