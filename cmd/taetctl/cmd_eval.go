@@ -16,7 +16,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/taet-ml/taet/attacks"
-	"github.com/taet-ml/taet/data"
 	"github.com/taet-ml/taet/evaluate"
 	"github.com/taet-ml/taet/internal/atomicfile"
 	"github.com/taet-ml/taet/onnx/ort"
@@ -43,6 +42,7 @@ type evalOptions struct {
 	CSV        string
 	PlotDir    string
 	State      string
+	Record     string
 	Device     ort.Device
 	Fetch      dataFetch // finds the data set when Data is "" and the target names none
 }
@@ -83,6 +83,7 @@ each attack's resumed_images says how many images came from the state.
 			&cli.IntFlag{Name: "tail", Usage: "classes in the tail view (default: a third of the classes)"},
 			&cli.StringFlag{Name: "csv", Usage: "write per-class recall of every attack to this CSV file"},
 			&cli.StringFlag{Name: "plot", Usage: "write a PNG per attack (per-class clean vs robust recall) into this directory"},
+			&cli.StringFlag{Name: "record", Usage: "write the evaluation record (JSON, what taetctl report reads; conventionally RUN/eval/LABEL.json) to this file"},
 			&cli.StringFlag{Name: "state", Usage: "resumable state file (default: eval-state.json beside the checkpoint)"},
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "execution provider: cpu, cuda or cuda:N"},
 		}, fetchFlags()...),
@@ -99,7 +100,7 @@ each attack's resumed_images says how many images came from the state.
 				Checkpoint: c.String("checkpoint"), Dataset: c.String("dataset"), Data: c.String("data"),
 				TestIR: c.Float64("test-ir"), Suite: c.String("suite"), Eps: eps, Batch: c.Int("batch"),
 				Limit: c.Int("limit"), Seed: c.Uint64("seed"), Tail: c.Int("tail"), CSV: c.String("csv"),
-				PlotDir: c.String("plot"), State: c.String("state"), Device: dev,
+				PlotDir: c.String("plot"), State: c.String("state"), Record: c.String("record"), Device: dev,
 				Fetch: newDataFetch(c, *g),
 			}
 			for _, a := range c.StringSlice("attacks") {
@@ -149,41 +150,19 @@ func (o evalOptions) specs() ([]attacks.Spec, error) {
 	return out, nil
 }
 
-// attackReport is one attack's outcome (one JSON line).
-type attackReport struct {
-	MessageType string    `json:"message_type"`
-	Attack      string    `json:"attack"`
-	Balanced    float64   `json:"balanced_robustness"` // balanced_accuracy for "clean"
-	Accuracy    float64   `json:"accuracy"`
-	Worst       float64   `json:"worst_class_recall"`
-	WorstClass  int       `json:"worst_class"`
-	Tail        float64   `json:"tail_recall"`
-	TailClasses int       `json:"tail_classes"`
-	Recall      []float64 `json:"per_class_recall"` // NaN (null) for classes without samples
-	Support     []int     `json:"support"`
-	Excluded    []int     `json:"excluded_classes,omitempty"`
-	MaxLinf     float64   `json:"max_linf"`
-	MaxL2       float64   `json:"max_l2"`
-	Seconds     float64   `json:"seconds"`
-	Resumed     int       `json:"resumed_images"` // taken from the saved state, not attacked in this run
+// attackLine is one attack's outcome as a JSON line: the record's fields
+// after message_type "attack" and tail_classes.
+type attackLine struct {
+	rec  evaluate.AttackRecord
+	tail int
 }
 
-// MarshalJSON writes NaN recalls as null (JSON has no NaN).
-func (r attackReport) MarshalJSON() ([]byte, error) {
-	type plain attackReport
-	p := plain(r)
-	recall := make([]*float64, len(r.Recall))
-	for i := range r.Recall {
-		if !math.IsNaN(r.Recall[i]) {
-			recall[i] = &r.Recall[i]
-		}
+func (l attackLine) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(l.rec)
+	if err != nil {
+		return nil, err
 	}
-	p.Recall = nil
-	b, err := json.Marshal(struct {
-		plain
-		Recall []*float64 `json:"per_class_recall"`
-	}{p, recall})
-	return b, err
+	return append(fmt.Appendf(nil, `{"message_type":"attack","tail_classes":%d,`, l.tail), b[1:]...), nil
 }
 
 func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr io.Writer) error {
@@ -226,17 +205,14 @@ func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr
 	} else if err != nil {
 		return err
 	}
-	k := tgt.Classes
-	tail := o.Tail
-	if tail == 0 {
-		tail = max(1, k/3)
+	rec := evaluate.NewRecord(res, tgt, test, o.TestIR, o.Seed, o.Tail)
+	rec.Checkpoint, rec.Eps = o.Checkpoint, o.Eps
+	if o.Record != "" {
+		if err := rec.Save(o.Record); err != nil {
+			return fmt.Errorf("--record: %w", err)
+		}
 	}
-	tail = min(tail, k)
-	reports := []attackReport{makeReport(res.Clean, tail)}
-	for _, a := range res.Attacks {
-		reports = append(reports, makeReport(a, tail))
-	}
-	if err := writeEvalOutputs(o, g, stdout, reports, tgt, test, tail); err != nil {
+	if err := writeEvalOutputs(o, g, stdout, rec, tgt); err != nil {
 		return err
 	}
 	if res.StateErr != nil { // after the results, so that they are not lost
@@ -253,15 +229,9 @@ func runDir(ckpt string) string {
 	return filepath.Dir(ckpt)
 }
 
-func makeReport(r evaluate.Result, tail int) attackReport {
-	return attackReport{MessageType: "attack", Attack: r.Attack, Balanced: r.Balanced, Accuracy: r.Accuracy,
-		Worst: r.Worst, WorstClass: r.WorstClass, Tail: r.Tail(tail), TailClasses: tail, Recall: r.Recall,
-		Support: r.Support, Excluded: r.Excluded, MaxLinf: r.MaxLinf, MaxL2: r.MaxL2, Seconds: r.Seconds, Resumed: r.Resumed}
-}
-
-func writeEvalOutputs(o evalOptions, g globalOptions, w io.Writer, reports []attackReport, tgt *evaluate.Target, test *data.Dataset, tail int) error {
+func writeEvalOutputs(o evalOptions, g globalOptions, w io.Writer, rec evaluate.Record, tgt *evaluate.Target) error {
 	if o.CSV != "" {
-		if err := writeEvalCSV(o.CSV, reports, tgt.ClassNames); err != nil {
+		if err := writeEvalCSV(o.CSV, rec); err != nil {
 			return err
 		}
 	}
@@ -269,28 +239,32 @@ func writeEvalOutputs(o evalOptions, g globalOptions, w io.Writer, reports []att
 		if err := os.MkdirAll(o.PlotDir, 0o755); err != nil {
 			return err
 		}
-		for _, r := range reports[1:] {
-			if err := plotRecall(filepath.Join(o.PlotDir, r.Attack+".png"), reports[0], r, tgt); err != nil {
+		for _, r := range rec.Results[1:] {
+			if err := plotRecall(filepath.Join(o.PlotDir, r.Attack+".png"), rec, r); err != nil {
 				return err
 			}
 		}
 	}
-	return resultLines(newPrinter(g, w, nil), reports, func(w io.Writer) error {
-		return printEvalTable(w, o, reports, tgt, test, tail)
+	lines := make([]attackLine, len(rec.Results))
+	for i, r := range rec.Results {
+		lines[i] = attackLine{r, rec.TailClasses}
+	}
+	return resultLines(newPrinter(g, w, nil), lines, func(w io.Writer) error {
+		return printEvalTable(w, rec)
 	})
 }
 
-// printEvalTable writes the reports as a table.
-func printEvalTable(w io.Writer, o evalOptions, reports []attackReport, tgt *evaluate.Target, test *data.Dataset, tail int) error {
-	fmt.Fprintf(w, "%s on %s test (%d images, %d classes), eps %.4f\n", tgt.Model, cmp.Or(o.Dataset, tgt.Dataset), test.N, tgt.Classes, o.Eps)
-	if ex := reports[0].Excluded; len(ex) > 0 {
+// printEvalTable writes the record as a table.
+func printEvalTable(w io.Writer, rec evaluate.Record) error {
+	fmt.Fprintf(w, "%s on %s test (%d images, %d classes), eps %.4f\n", rec.Model, rec.Dataset, rec.Images, len(rec.Results[0].Recall), rec.Eps)
+	if ex := rec.Results[0].Excluded; len(ex) > 0 {
 		fmt.Fprintf(w, "classes without test samples, left out of the means: %v\n", ex)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "ATTACK\tBALANCED\tACCURACY\tTAIL-%d\tWORST CLASS\tMAX L∞\tSECONDS\n", tail)
-	for _, r := range reports {
-		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%.4f (%s)\t%.4f\t%.0f\n", r.Attack, r.Balanced, r.Accuracy, r.Tail,
-			r.Worst, className(tgt.ClassNames, r.WorstClass), r.MaxLinf, r.Seconds)
+	fmt.Fprintf(tw, "ATTACK\tBALANCED\tACCURACY\tTAIL-%d\tWORST CLASS\tMAX L∞\tSECONDS\n", rec.TailClasses)
+	for _, r := range rec.Results {
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.4f\t%.4f (%s)\t%.4f\t%.0f\n", r.Attack, r.Balanced, r.Accuracy, r.TailRecall,
+			r.Worst, className(rec.ClassNames, r.WorstClass), r.MaxLinf, r.Seconds)
 	}
 	return tw.Flush()
 }
@@ -302,17 +276,17 @@ func className(names []string, c int) string {
 	return strconv.Itoa(c)
 }
 
-func writeEvalCSV(path string, reports []attackReport, names []string) error {
+func writeEvalCSV(path string, rec evaluate.Record) error {
 	var b strings.Builder
 	cw := csv.NewWriter(&b)
 	cw.Write([]string{"attack", "class", "name", "support", "recall"})
-	for _, r := range reports {
-		for c, rec := range r.Recall {
+	for _, r := range rec.Results {
+		for c, recall := range r.Recall {
 			v := ""
-			if !math.IsNaN(rec) {
-				v = strconv.FormatFloat(rec, 'f', 6, 64)
+			if !math.IsNaN(recall) {
+				v = strconv.FormatFloat(recall, 'f', 6, 64)
 			}
-			cw.Write([]string{r.Attack, strconv.Itoa(c), className(names, c), strconv.Itoa(r.Support[c]), v})
+			cw.Write([]string{r.Attack, strconv.Itoa(c), className(rec.ClassNames, c), strconv.Itoa(r.Support[c]), v})
 		}
 	}
 	cw.Flush()
@@ -324,10 +298,10 @@ func writeEvalCSV(path string, reports []attackReport, names []string) error {
 
 // plotRecall draws per-class clean and robust recall as bars, the training
 // class counts (scaled to [0, 1]) as points over them, like the paper's Figure 1.
-func plotRecall(file string, clean, robust attackReport, tgt *evaluate.Target) error {
-	counts := tgt.TrainCounts
+func plotRecall(file string, rec evaluate.Record, robust evaluate.AttackRecord) error {
+	clean, counts := rec.Results[0], rec.TrainCounts
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s: per-class recall, clean vs %s", tgt.Model, robust.Attack)
+	p.Title.Text = fmt.Sprintf("%s: per-class recall, clean vs %s", rec.Model, robust.Attack)
 	p.Y.Label.Text = "recall"
 	p.Y.Min, p.Y.Max = 0, 1.05
 	w := vg.Points(12)
@@ -373,7 +347,7 @@ func plotRecall(file string, clean, robust attackReport, tgt *evaluate.Target) e
 	}
 	labels := make([]string, len(clean.Recall))
 	for i := range labels {
-		labels[i] = className(tgt.ClassNames, i)
+		labels[i] = className(rec.ClassNames, i)
 	}
 	p.NominalX(labels...)
 	p.Legend.Top = true

@@ -1,0 +1,40 @@
+package evaluate
+
+import (
+	"math"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+func TestRecordRoundTripKeepsNaNRecall(t *testing.T) {
+	rec := Record{Format: RecordFormat, Model: "resnet18", Dataset: "fashion-mnist", TestIR: 10, Images: 3, Eps: 0.1,
+		TailClasses: 1, TrainCounts: []int{5, 1},
+		Results: []AttackRecord{{Attack: "clean", Balanced: 0.5, Recall: []float64{1, math.NaN()}, Support: []int{3, 0}, Excluded: []int{1}}}}
+	path := filepath.Join(t.TempDir(), "r.json")
+	if err := rec.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadRecord(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !math.IsNaN(got.Results[0].Recall[1]) || got.Results[0].Recall[0] != 1 {
+		t.Fatalf("recall %v, want [1 NaN]", got.Results[0].Recall)
+	}
+	got.Results[0].Recall, rec.Results[0].Recall = nil, nil
+	if !reflect.DeepEqual(got, rec) {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, rec)
+	}
+}
+
+func TestLoadRecordRefusesOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "r.json")
+	if err := (Record{Format: "other"}).Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadRecord(path); err == nil {
+		t.Error("a record of another format was read")
+	}
+}
