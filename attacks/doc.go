@@ -82,12 +82,12 @@
 // # Suites
 //
 // Suite("taet") is what the TAET authors ran: fgsm (8/255), pgd-20 and
-// pgd-100 (step 1/255, uniform random start), cw-l2 (c = 10, κ = 0, 100
+// pgd-100 (step ε/8, 1/255 at their ε of 8/255, uniform random start), cw-l2 (c = 10, κ = 0, 100
 // Adam steps, lr 0.01) and autoattack-10 (AutoAttack "standard" as the
 // torchattacks port runs it: 10 iterations, K−1 targets). Suite("standard")
 // is autoattack (as Croce and Hein define it: APGD-CE and APGD-T with 100
 // iterations, 9 targets, FAB-T, Square with 5000 queries) and cw-linf (PGD-20,
-// step 2/255, on the CW margin with κ = 50, as AT-BSL evaluates). ByName
+// step ε/4, 2/255 at 8/255, on the CW margin with κ = 50, as AT-BSL evaluates). ByName
 // returns any catalogue entry (Names lists them), members included.
 //
 // # Where this differs from the reference code

@@ -3,6 +3,7 @@ package attacks_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 
@@ -49,6 +50,16 @@ func TestSuite(t *testing.T) {
 // TestByName checks the catalogue entries against the settings DESIGN.md
 // §6 names.
 func TestByName(t *testing.T) {
+	// At the papers' radius the steps are theirs: 1/255 for PGD, 2/255 for CW-L∞.
+	for name, want := range map[string]float64{"pgd-20": 1.0 / 255, "pgd-100": 1.0 / 255, "cw-linf": 2.0 / 255} {
+		s, err := attacks.ByName(name, attacks.DefaultEps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Attack.(attacks.PGD).Alpha; math.Abs(got-want) > 1e-15 {
+			t.Errorf("%s at 8/255: step %g, want %g", name, got, want)
+		}
+	}
 	const eps = 4.0 / 255
 	get := func(name string) attacks.Spec {
 		t.Helper()
@@ -65,10 +76,10 @@ func TestByName(t *testing.T) {
 		kappa  float64
 	}{
 		{"fgsm", attacks.FGSM{Eps: eps}, []string{"ce"}, 0},
-		{"pgd-20", attacks.PGD{Eps: eps, Alpha: 1.0 / 255, Steps: 20, Start: attacks.StartUniform}, []string{"ce"}, 0},
-		{"pgd-100", attacks.PGD{Eps: eps, Alpha: 1.0 / 255, Steps: 100, Start: attacks.StartUniform}, []string{"ce"}, 0},
+		{"pgd-20", attacks.PGD{Eps: eps, Alpha: eps / 8, Steps: 20, Start: attacks.StartUniform}, []string{"ce"}, 0},
+		{"pgd-100", attacks.PGD{Eps: eps, Alpha: eps / 8, Steps: 100, Start: attacks.StartUniform}, []string{"ce"}, 0},
 		{"cw-l2", attacks.CWL2{C: 10, Steps: 100, LR: 0.01}, []string{"cw"}, 0},
-		{"cw-linf", attacks.PGD{Eps: eps, Alpha: 2.0 / 255, Steps: 20, Start: attacks.StartUniform, Loss: "cw"}, []string{"cw"}, 50},
+		{"cw-linf", attacks.PGD{Eps: eps, Alpha: eps / 4, Steps: 20, Start: attacks.StartUniform, Loss: "cw"}, []string{"cw"}, 50},
 		{"apgd-ce", attacks.APGD{Eps: eps, Steps: 100, Loss: "ce"}, []string{"ce"}, 0},
 		{"apgd-t", attacks.APGD{Eps: eps, Steps: 100, Targets: 9}, []string{"dlr-targeted"}, 0},
 		{"fab-t", attacks.FAB{Eps: eps, Steps: 100, Targets: 9}, []string{"margin-targeted"}, 0},
