@@ -4,9 +4,9 @@
 SHELL := /bin/bash
 GO ?= go
 # Debian packages the project needs: the Fashion-MNIST data set, the ONNX checker
-# and PyTorch (the tests compare the training semantics with it, docs/fidelity.md),
-# the tests use; npm and openssl only where the commands are missing (a machine
-# may have Node.js from elsewhere).
+# the tests use, PyTorch (the tests compare training with it, docs/fidelity.md);
+# npm and openssl only where the commands are missing (a machine may have Node.js
+# from elsewhere).
 DEB_PACKAGES := dataset-fashion-mnist python3-onnx python3-torch
 
 .PHONY: setup deb ort build quickstart test bench bench-deps bench-compare clean
