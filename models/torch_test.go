@@ -78,7 +78,8 @@ print(json.dumps(out))
 // gradient and every updated BatchNorm running statistic agree. The running
 // variance is the one ONNX and PyTorch define differently (biased vs
 // unbiased batch variance); at layer4, n = 16·4·4 and the two differ by
-// ×256/255 on the batch term, far above the tolerance.
+// ×256/255 on the batch term, far above the tolerance. The loss is
+// F.cross_entropy's mean reduction.
 func TestTrainStepMatchesPyTorch(t *testing.T) {
 	ortest.Init(t)
 	const batch = 16
@@ -124,6 +125,14 @@ func TestTrainStepMatchesPyTorch(t *testing.T) {
 	torchtest.Run(t, torchTrainStep, map[string]any{
 		"state": state, "shapes": shapes, "x": x, "xshape": []int64{batch, 1, 28, 28}, "y": y,
 	}, &want)
+	// every parameter PyTorch's model.parameters() lists is a trainable
+	// taet parameter with a gradient (train gives each SGD with weight
+	// decay, BatchNorm weights and biases included, as
+	// SGD(model.parameters(), weight_decay=5e-4) does), every buffer an
+	// updated running statistic
+	if len(want) != len(g.Outputs)-1 {
+		t.Errorf("PyTorch has %d gradients, loss and buffers, taet %d", len(want), len(g.Outputs)-1)
+	}
 	runningVar := 0.0
 	for i, o := range g.Outputs {
 		if o.Name == "logits" {
