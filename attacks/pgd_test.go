@@ -184,7 +184,13 @@ func TestPerturbOrder(t *testing.T) {
 		}
 		next := make([]float32, len(cur))
 		for j, v := range cur {
-			step := v + alpha*float32(sign(rec.grads[s][j]))
+			step := v
+			switch g := rec.grads[s][j]; {
+			case g > 0:
+				step += alpha
+			case g < 0:
+				step -= alpha
+			}
 			ball := min(max(step, x[j]-eps), x[j]+eps)
 			next[j] = min(max(ball, 0), 1)
 		}
@@ -193,16 +199,6 @@ func TestPerturbOrder(t *testing.T) {
 	if !slices.Equal(adv, cur) {
 		t.Error("the result is not sign step → project → clip applied Steps times")
 	}
-}
-
-func sign(g float32) float64 {
-	switch {
-	case g > 0:
-		return 1
-	case g < 0:
-		return -1
-	}
-	return 0
 }
 
 func TestParseStart(t *testing.T) {
