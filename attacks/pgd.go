@@ -108,6 +108,7 @@ func (a PGD) run(name string, set OracleSet, x []float32, y []int64, seeds []uin
 		return nil, err
 	}
 	cur := startPoint(a.Start, a.Eps, x, b.rng)
+	project(cur, x, float32(a.Eps)) // every iterate Run keeps is a valid image
 	eps, alpha := float32(a.Eps), float32(a.Alpha)
 	for step := 0; ; step++ {
 		if step > 0 || !fromClean { // at step 0 from the clean image, start has evaluated it
@@ -131,16 +132,18 @@ func (a PGD) run(name string, set OracleSet, x []float32, y []int64, seeds []uin
 
 // Perturb writes the last PGD iterate x^Steps of every example into adv
 // [N, C, H, W], using o directly (the trainer's attack: no clean pass, no
-// early stop, no verification; Steps oracle calls with a gradient). The
-// randomness of example i comes from seeds[i]. It panics on the shape
-// mismatches Attack.Run panics on, if len(adv) != len(x), or on an
-// unknown Start.
+// early stop, no verification; Steps oracle calls with a gradient), in the
+// authors' (TRADES-style) order: start at x⁰ (see StartPoint), then each
+// step x ← clip_[0,1](Π_ε(x + α·sign(∇x loss))). The randomness of example
+// i comes from seeds[i]. With Steps 0, adv is the start itself. It panics
+// on the shape mismatches Attack.Run panics on, if len(adv) != len(x), or
+// on an unknown Start.
 func (a PGD) Perturb(o Oracle, x []float32, y []int64, seeds []uint64, adv []float32) error {
 	b := newBatch(a.Name(), o, x, y, seeds)
 	if len(adv) != len(x) {
 		panic(fmt.Sprintf("attacks: pgd: adv has %d floats, x %d", len(adv), len(x)))
 	}
-	copy(adv, startPoint(a.Start, a.Eps, x, b.rng))
+	copy(adv, a.trainingStart(x, b.rng))
 	for range a.Steps {
 		if err := b.eval(adv, true); err != nil {
 			return err
@@ -150,15 +153,31 @@ func (a PGD) Perturb(o Oracle, x []float32, y []int64, seeds []uint64, adv []flo
 	return nil
 }
 
-// StartPoint returns the projected starting point Perturb and Run begin
-// from for x, each example drawing from its seed as they do, so a PGD loop
-// that runs elsewhere (inside a graph on a GPU) starts at the same point.
+// StartPoint returns the starting point x⁰ Perturb begins from for x, each
+// example drawing from its seed as Perturb does, so a PGD loop that runs
+// elsewhere (inside a graph on a GPU) starts at the same point:
+//
+//	StartNormal   x + 0.001·N(0, 1), not clipped: the authors' code takes
+//	              its first gradient there, even at pixels that leave [0, 1]
+//	StartUniform  clip_[0,1](x + U(−ε, ε)), as Madry et al. and torchattacks
+//	StartNone     x
+//
+// (Run projects every start, so that each iterate it keeps is an image.)
 func (a PGD) StartPoint(x []float32, seeds []uint64) []float32 {
-	return startPoint(a.Start, a.Eps, x, rngs(a.Name(), seeds))
+	return a.trainingStart(x, rngs(a.Name(), seeds))
 }
 
-// startPoint returns a new [n, d] slice holding PGD's starting point for
-// x, projected and clipped; row i draws from rng[i].
+// trainingStart is StartPoint with the generators of the examples.
+func (a PGD) trainingStart(x []float32, rng []*rand.Rand) []float32 {
+	cur := startPoint(a.Start, a.Eps, x, rng)
+	if a.Start != StartNormal {
+		project(cur, x, float32(a.Eps))
+	}
+	return cur
+}
+
+// startPoint returns a new [n, d] slice holding x plus PGD's random start
+// for s, not projected; row i draws from rng[i].
 func startPoint(s Start, eps float64, x []float32, rng []*rand.Rand) []float32 {
 	cur := append([]float32(nil), x...)
 	if s == StartNone {
@@ -178,7 +197,6 @@ func startPoint(s Start, eps float64, x []float32, rng []*rand.Rand) []float32 {
 			}
 		}
 	}
-	project(cur, x, float32(eps))
 	return cur
 }
 

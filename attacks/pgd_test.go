@@ -99,8 +99,9 @@ func TestPerturb(t *testing.T) {
 				t.Error("different seeds, same random start")
 			}
 			linf := 0.0
+			unclipped := tc.pgd.Start == attacks.StartNormal && tc.pgd.Steps == 0 // the authors' start, see TestPerturbOrder
 			for j, v := range adv {
-				if !(v >= 0 && v <= 1) {
+				if !unclipped && !(v >= 0 && v <= 1) {
 					t.Fatalf("pixel %d = %v outside [0, 1]", j, v)
 				}
 				linf = max(linf, math.Abs(float64(v-x[j])))
@@ -121,6 +122,82 @@ func TestPerturb(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// recorder is an Oracle that keeps a copy of every point and gradient.
+type recorder struct {
+	attacks.Oracle
+	at, grads [][]float32
+}
+
+func (r *recorder) Eval(x []float32, y, target []int64, logits, grad []float32) error {
+	err := r.Oracle.Eval(x, y, target, logits, grad)
+	r.at, r.grads = append(r.at, slices.Clone(x)), append(r.grads, slices.Clone(grad))
+	return err
+}
+
+// TestPerturbOrder: the training PGD (the taet preset's) runs in the
+// authors' order. The first gradient is taken at x + 0.001·N(0, 1), not
+// clipped (some pixels of x are 0 or 1, so the start leaves [0, 1]); each
+// step is a sign step, then the projection onto the ε-ball, then the clip
+// to [0, 1], each iterate evaluated where the previous step left it.
+func TestPerturbOrder(t *testing.T) {
+	const n, d, eps, alpha = 4, 64, 0.031, 0.003
+	rng := rand.New(rand.NewPCG(testSeed(t), 14))
+	m := newLinear(rng, d, 3)
+	x, y := dataset(rng, m, n, 0)
+	o, err := oracleSet(m, n, 0, gradHonest, nil)("ce")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgd := attacks.PGD{Eps: eps, Alpha: alpha, Steps: 3, Start: attacks.StartNormal}
+	seeds := attacks.Seeds(5, 0, n)
+	rec := &recorder{Oracle: o}
+	adv := make([]float32, len(x))
+	if err := pgd.Perturb(rec, x, y, seeds, adv); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.at) != pgd.Steps {
+		t.Fatalf("%d oracle calls, want %d", len(rec.at), pgd.Steps)
+	}
+	start := pgd.StartPoint(x, seeds)
+	outside := 0
+	for j, v := range start {
+		if d := math.Abs(float64(v - x[j])); d == 0 || d > 6*attacks.NormalStartStd {
+			t.Fatalf("start pixel %d: %v from x = %v, want x + 0.001·N(0, 1)", j, v, x[j])
+		}
+		if v < 0 || v > 1 {
+			outside++
+		}
+	}
+	if outside == 0 {
+		t.Fatal("no start pixel outside [0, 1]: the test cannot see a clip")
+	}
+	if !slices.Equal(rec.at[0], start) {
+		t.Fatal("the first gradient was not taken at the unclipped start x + 0.001·N(0, 1)")
+	}
+	cur := start
+	for s := range pgd.Steps {
+		if !slices.Equal(rec.at[s], cur) {
+			t.Fatalf("step %d evaluated elsewhere than the previous step's result", s)
+		}
+		next := make([]float32, len(cur))
+		for j, v := range cur {
+			step := v
+			switch g := rec.grads[s][j]; {
+			case g > 0:
+				step += alpha
+			case g < 0:
+				step -= alpha
+			}
+			ball := min(max(step, x[j]-eps), x[j]+eps)
+			next[j] = min(max(ball, 0), 1)
+		}
+		cur = next
+	}
+	if !slices.Equal(adv, cur) {
+		t.Error("the result is not sign step → project → clip applied Steps times")
 	}
 }
 

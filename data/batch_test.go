@@ -146,6 +146,42 @@ func TestTrainBatches(t *testing.T) {
 	})
 }
 
+// TestCIFARAugmentIsTorchvisions: CIFARAugment is torchvision's
+// RandomCrop(size, padding=4) (zero fill) then RandomHorizontalFlip(p=0.5):
+// over 3,600 augmented images every crop offset dy, dx ∈ [0, 8] is drawn
+// about 1/9 of the time and the flip about half of the time (each bound is
+// more than 5 standard deviations wide). TestAugmentInto checks the zero
+// padding and the pixels of each (dy, dx, flip).
+func TestCIFARAugmentIsTorchvisions(t *testing.T) {
+	if data.CIFARAugment != (data.Augment{Pad: 4, Flip: true}) {
+		t.Fatalf("CIFARAugment = %+v, want pad 4 and flip", data.CIFARAugment)
+	}
+	ds := varied(360, 10, 1, 8, 8)
+	var dy, dx [9]int
+	flips, total := 0, 0
+	for e := range 10 {
+		p := drain(data.TrainBatches(ds, 40, data.CIFARAugment, testSeed(t), e), 40, ds.ImageSize())
+		for k := range p.y {
+			_, how, ok := identify(ds, p.x[k*ds.ImageSize():(k+1)*ds.ImageSize()])
+			if !ok {
+				t.Fatalf("epoch %d, image %d: no crop/flip of a source image", e, k)
+			}
+			dy[how[0]]++
+			dx[how[1]]++
+			flips += how[2]
+			total++
+		}
+	}
+	if total != 3600 || flips < 1650 || flips > 1950 { // 1800 ± 5σ (σ 30)
+		t.Errorf("%d of %d images flipped, want about half", flips, total)
+	}
+	for o := range 9 {
+		if dy[o] < 300 || dy[o] > 500 || dx[o] < 300 || dx[o] > 500 { // 400 ± 5σ (σ 19)
+			t.Errorf("offset %d: drawn %d times as dy, %d as dx of %d, want about 400", o, dy[o], dx[o], total)
+		}
+	}
+}
+
 // identify returns the source image of ds that img augments, and how:
 // (dy, dx, flip).
 func identify(ds *data.Dataset, img []float32) (src int, how [3]int, ok bool) {

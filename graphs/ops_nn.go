@@ -270,20 +270,31 @@ func GlobalAveragePool(x *Value) *Value {
 // BatchNormOpts are BatchNormalization's attributes; zero values mean the
 // ONNX defaults (epsilon 1e-5, momentum 0.9). PyTorch's momentum 0.1 is
 // ONNX momentum 0.9: running = momentum·running + (1−momentum)·batch.
+//
+// UnbiasedRunningVar makes the training mode update the running variance
+// with the unbiased batch variance (divided by n − 1, n = N·H·W), as
+// PyTorch's BatchNorm2d does, instead of the biased one of the ONNX spec;
+// the output y is normalised with the biased one either way.
 type BatchNormOpts struct {
-	Epsilon  float32
-	Momentum float32
+	Epsilon            float32
+	Momentum           float32
+	UnbiasedRunningVar bool
+}
+
+// momentum returns the ONNX momentum, 0.9 for the zero value.
+func (o BatchNormOpts) momentum() float32 {
+	if o.Momentum == 0 {
+		return 0.9
+	}
+	return o.Momentum
 }
 
 func (o BatchNormOpts) attrs(training bool) []attr {
-	eps, mom := o.Epsilon, o.Momentum
+	eps := o.Epsilon
 	if eps == 0 {
 		eps = 1e-5
 	}
-	if mom == 0 {
-		mom = 0.9
-	}
-	a := []attr{attrFloat("epsilon", eps), attrFloat("momentum", mom)}
+	a := []attr{attrFloat("epsilon", eps), attrFloat("momentum", o.momentum())}
 	if training {
 		a = append(a, attrInt("training_mode", 1))
 	}
@@ -315,16 +326,36 @@ func BatchNormalization(x, scale, bias, mean, variance *Value, o BatchNormOpts) 
 // batch statistics (training mode, ONNX BatchNormalization-15) and returns
 // y with the updated running statistics:
 // runningMean' = momentum·runningMean + (1−momentum)·batchMean, likewise for
-// the variance. Both y and the running variance use the biased batch
-// variance (divided by n = N·H·W), as the ONNX spec and ONNX Runtime do;
-// PyTorch updates its running variance with the unbiased one (n−1).
+// the variance. y uses the biased batch variance σ² (divided by
+// n = N·H·W); so does the running variance, as the ONNX spec and ONNX
+// Runtime do, unless o.UnbiasedRunningVar asks for PyTorch's update
+//
+//	runningVar' = momentum·runningVar + (1−momentum)·σ²·n/(n−1)
+//	            = n/(n−1) · (momentum·runningVar·(n−1)/n + (1−momentum)·σ²),
+//
+// i.e. the op's own update of runningVar·(n−1)/n, times n/(n−1): two
+// per-channel multiplications, no pass over x. The runtime may write the
+// op's running-statistics outputs into its running-statistics inputs, so
+// the scaled copy of runningVar it gets here is never read again. It needs
+// n ≥ 2, as PyTorch does in training mode.
 func BatchNormalizationTraining(x, scale, bias, runningMean, runningVar *Value, o BatchNormOpts) (y, newMean, newVar *Value) {
 	b := x.b
 	b.checkBN(x, scale, bias, runningMean, runningVar)
+	n := float64(onnx.Numel(x.shape) / x.shape[1])
+	if o.UnbiasedRunningVar {
+		if n < 2 {
+			b.fail("BatchNormalization", "unbiased running variance: want more than 1 value per channel, got %s", x)
+		}
+		runningVar = Mul(runningVar, b.Scalar(float32((n-1)/n)))
+	}
 	c := outSpec{x.dtype, runningMean.shape}
 	outs := b.addNode("BatchNormalization", []*Value{x, scale, bias, runningMean, runningVar}, o.attrs(true),
 		outSpec{x.dtype, x.shape}, c, c)
-	return outs[0], outs[1], outs[2]
+	y, newMean, newVar = outs[0], outs[1], outs[2]
+	if o.UnbiasedRunningVar {
+		newVar = Mul(newVar, b.Scalar(float32(n/(n-1))))
+	}
+	return y, newMean, newVar
 }
 
 // LayerNormalization normalises x over the axes from axis to the last and

@@ -285,6 +285,9 @@ func TestBatchNormalization(t *testing.T) {
 		{"4d/eps1e-3/momentum0.5", []int64{4, 2, 3, 3}, graphs.BatchNormOpts{Epsilon: 1e-3, Momentum: 0.5}},
 		{"2d", []int64{6, 3}, graphs.BatchNormOpts{}},
 		{"3d", []int64{3, 4, 5}, graphs.BatchNormOpts{Momentum: 0.99}},
+		{"4d/unbiased", []int64{2, 3, 4, 5}, graphs.BatchNormOpts{UnbiasedRunningVar: true}},
+		{"2d/unbiased/momentum0.5", []int64{6, 3}, graphs.BatchNormOpts{Momentum: 0.5, UnbiasedRunningVar: true}},
+		{"4d/unbiased/n2", []int64{2, 4, 1, 1}, graphs.BatchNormOpts{UnbiasedRunningVar: true}},
 	} {
 		c := tc.x[1]
 		eps, mom := float64(tc.o.Epsilon), float64(tc.o.Momentum)
@@ -307,8 +310,10 @@ func TestBatchNormalization(t *testing.T) {
 		}, opCase{
 			// y uses the batch mean and the biased batch variance; the
 			// running variance is updated with the biased batch variance
-			// too (ONNX spec and ONNX Runtime; PyTorch would use the
-			// unbiased one, which differs here by n/(n−1) and fails 1e-5).
+			// too (ONNX spec and ONNX Runtime), or with the unbiased one,
+			// ×n/(n−1), as PyTorch does (UnbiasedRunningVar). The two
+			// differ here by more than the 1e-5 tolerance, so each case
+			// tells them apart.
 			name: "training/" + tc.name,
 			args: args,
 			build: func(b *graphs.Builder, in []*graphs.Value) []*graphs.Value {
@@ -318,10 +323,15 @@ func TestBatchNormalization(t *testing.T) {
 			ref: func(in []*reference.Tensor) []*reference.Tensor {
 				mean, variance := reference.ChannelMoments(in[0])
 				ema := func(running, batch float64) float64 { return mom*running + (1-mom)*batch }
+				runVar := variance
+				if tc.o.UnbiasedRunningVar {
+					n := float64(reference.Numel(in[0].Shape) / in[0].Shape[1])
+					runVar = reference.Map(variance, func(v float64) float64 { return v * n / (n - 1) })
+				}
 				return []*reference.Tensor{
 					reference.BatchNorm(in[0], in[1], in[2], mean, variance, eps),
 					reference.Map2(in[3], mean, ema),
-					reference.Map2(in[4], variance, ema),
+					reference.Map2(in[4], runVar, ema),
 				}
 			},
 		})

@@ -10,14 +10,14 @@ const MomentumSuffix = ".momentum_buffer"
 // torch.optim.SGD (dampening 0, no Nesterov), evaluated in this order so
 // that it rounds exactly like train's Go update:
 //
-//	v' = (μ·v + g) + λ·θ,  θ' = θ − lr·v'
+//	v' = μ·v + (g + λ·θ),  θ' = θ − lr·v'
 //
 // θ, g and v have one shape; lr is a float32 [1] graph value (it follows the
 // schedule), μ (momentum) and λ (weight decay) are constants. With v = 0 on
 // the first step, v' = g + λ·θ, PyTorch's first-step buffer.
 func SGDStep(theta, grad, velocity, lr *Value, momentum, weightDecay float32) (newTheta, newVelocity *Value) {
 	b := theta.b
-	v := Add(Add(Mul(b.Scalar(momentum), velocity), grad), Mul(b.Scalar(weightDecay), theta))
+	v := Add(Mul(b.Scalar(momentum), velocity), Add(grad, Mul(b.Scalar(weightDecay), theta)))
 	return Sub(theta, Mul(lr, v)), v
 }
 

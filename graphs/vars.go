@@ -138,14 +138,16 @@ func (v *Vars) Updates() []Update { return slices.Clone(v.updates) }
 // BatchNorm applies BatchNormalization with the parameters prefix.weight,
 // prefix.bias and buffers prefix.running_mean, prefix.running_var (PyTorch's
 // names, epsilon 1e-5, momentum 0.1, i.e. ONNX momentum 0.9): batch
-// statistics when training, recording the updated buffers, else the running ones.
+// statistics when training, recording the updated buffers, else the running
+// ones. As in PyTorch's BatchNorm2d, training normalises with the biased
+// batch variance and updates running_var with the unbiased one.
 func (v *Vars) BatchNorm(prefix string, x *Value) *Value {
 	c := []int64{x.Dim(1)}
 	scale := v.Param(prefix+".weight", c, Const(1))
 	bias := v.Param(prefix+".bias", c, Const(0))
 	mean := v.Buffer(prefix+".running_mean", c, Const(0))
 	variance := v.Buffer(prefix+".running_var", c, Const(1))
-	opts := BatchNormOpts{Epsilon: 1e-5, Momentum: 0.9}
+	opts := BatchNormOpts{Epsilon: 1e-5, Momentum: 0.9, UnbiasedRunningVar: true}
 	if !v.training {
 		return BatchNormalization(x, scale, bias, mean, variance, opts)
 	}

@@ -5,12 +5,14 @@ package train
 //
 //	d = g + wd·θ,  v ← μ·v + d,  θ ← θ − lr·v
 //
-// theta, grad and velocity have the same length.
+// in PyTorch's order of operations (d first). With v = 0 on the first step
+// v = d exactly, PyTorch's first-step buffer. theta, grad and velocity have
+// the same length.
 func sgdStep(theta, grad, velocity []float32, lr, momentum, wd float32) {
 	_ = grad[len(theta)-1]
 	_ = velocity[len(theta)-1]
 	for i, t := range theta {
-		v := momentum*velocity[i] + grad[i] + wd*t
+		v := momentum*velocity[i] + (grad[i] + wd*t)
 		velocity[i] = v
 		theta[i] = t - lr*v
 	}
