@@ -4,9 +4,9 @@
 SHELL := /bin/bash
 GO ?= go
 # Debian packages the project needs: the Fashion-MNIST data set, the ONNX checker
-# the tests use; npm and openssl only where the commands are missing (a machine
+# the tests use, chromium (the test that opens taetctl report's HTML page); npm and openssl only where the commands are missing (a machine
 # may have Node.js from elsewhere).
-DEB_PACKAGES := dataset-fashion-mnist python3-onnx
+DEB_PACKAGES := dataset-fashion-mnist python3-onnx chromium
 
 .PHONY: setup deb ort build quickstart test bench bench-deps bench-compare clean
 
