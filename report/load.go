@@ -116,7 +116,7 @@ func LoadRuns(dirs []string) ([]*Run, error) {
 	flat := make([]map[string]string, len(dirs))
 	labels := map[string]bool{}
 	for i, d := range dirs {
-		r := &Run{Name: filepath.Base(filepath.Clean(d)), Dir: d}
+		r := &Run{Name: filepath.Clean(d), Dir: d} // as given: base names may repeat (a/run, b/run)
 		if err := r.read(false); err != nil {
 			return nil, err
 		}
