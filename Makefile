@@ -4,10 +4,10 @@
 SHELL := /bin/bash
 GO ?= go
 # Debian packages the project needs: the Fashion-MNIST data set, the ONNX checker
-# the tests use, PyTorch (the tests compare training with it, docs/fidelity.md);
-# npm and openssl only where the commands are missing (a machine may have Node.js
-# from elsewhere).
-DEB_PACKAGES := dataset-fashion-mnist python3-onnx python3-torch
+# the tests use, PyTorch (the tests compare training with it, docs/fidelity.md),
+# chromium (the test that opens taetctl report's HTML page); npm and openssl only
+# where the commands are missing (a machine may have Node.js from elsewhere).
+DEB_PACKAGES := dataset-fashion-mnist python3-onnx python3-torch chromium
 
 .PHONY: setup deb ort build quickstart test bench bench-deps bench-compare clean
 

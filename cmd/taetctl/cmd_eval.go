@@ -19,11 +19,8 @@ import (
 	"github.com/taet-ml/taet/evaluate"
 	"github.com/taet-ml/taet/internal/atomicfile"
 	"github.com/taet-ml/taet/onnx/ort"
+	"github.com/taet-ml/taet/report"
 	"github.com/urfave/cli/v2"
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
 )
 
 // evalOptions are the flags of `taetctl eval`.
@@ -208,6 +205,9 @@ func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr
 	rec := evaluate.NewRecord(res, tgt, test, o.TestIR, o.Seed, o.Tail)
 	rec.Checkpoint, rec.Eps = o.Checkpoint, o.Eps
 	if o.Record != "" {
+		if err := os.MkdirAll(filepath.Dir(o.Record), 0o755); err != nil { // RUN/eval/ does not exist before the first record
+			return fmt.Errorf("--record: %w", err)
+		}
 		if err := rec.Save(o.Record); err != nil {
 			return fmt.Errorf("--record: %w", err)
 		}
@@ -240,7 +240,11 @@ func writeEvalOutputs(o evalOptions, g globalOptions, w io.Writer, rec evaluate.
 			return err
 		}
 		for _, r := range rec.Results[1:] {
-			if err := plotRecall(filepath.Join(o.PlotDir, r.Attack+".png"), rec, r); err != nil {
+			b, err := report.RecordRecallPNG(rec, r)
+			if err != nil {
+				return err
+			}
+			if err := atomicfile.Write(filepath.Join(o.PlotDir, r.Attack+".png"), b); err != nil {
 				return err
 			}
 		}
@@ -294,62 +298,4 @@ func writeEvalCSV(path string, rec evaluate.Record) error {
 		return err
 	}
 	return atomicfile.Write(path, []byte(b.String()))
-}
-
-// plotRecall draws per-class clean and robust recall as bars, the training
-// class counts (scaled to [0, 1]) as points over them, like the paper's Figure 1.
-func plotRecall(file string, rec evaluate.Record, robust evaluate.AttackRecord) error {
-	clean, counts := rec.Results[0], rec.TrainCounts
-	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s: per-class recall, clean vs %s", rec.Model, robust.Attack)
-	p.Y.Label.Text = "recall"
-	p.Y.Min, p.Y.Max = 0, 1.05
-	w := vg.Points(12)
-	values := func(r []float64) plotter.Values {
-		v := make(plotter.Values, len(r))
-		for i, x := range r {
-			if !math.IsNaN(x) {
-				v[i] = x
-			}
-		}
-		return v
-	}
-	cb, err := plotter.NewBarChart(values(clean.Recall), w)
-	if err != nil {
-		return err
-	}
-	rb, err := plotter.NewBarChart(values(robust.Recall), w)
-	if err != nil {
-		return err
-	}
-	cb.Offset, rb.Offset = -w/2, w/2
-	cb.Color, rb.Color = plotutil.Color(0), plotutil.Color(1)
-	cb.LineStyle.Width, rb.LineStyle.Width = 0, 0
-	p.Add(cb, rb)
-	p.Legend.Add("clean", cb)
-	p.Legend.Add(robust.Attack, rb)
-	if len(counts) == len(clean.Recall) {
-		top := 0
-		for _, n := range counts {
-			top = max(top, n)
-		}
-		pts := make(plotter.XYs, len(counts))
-		for i, n := range counts {
-			pts[i] = plotter.XY{X: float64(i), Y: float64(n) / float64(top)}
-		}
-		line, err := plotter.NewLine(pts)
-		if err != nil {
-			return err
-		}
-		line.Color = plotutil.Color(2)
-		p.Add(line)
-		p.Legend.Add("training images (scaled)", line)
-	}
-	labels := make([]string, len(clean.Recall))
-	for i := range labels {
-		labels[i] = className(rec.ClassNames, i)
-	}
-	p.NominalX(labels...)
-	p.Legend.Top = true
-	return p.Save(9*vg.Inch, 5*vg.Inch, file)
 }
