@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 
 	"github.com/taet-ml/taet/data"
 	"github.com/taet-ml/taet/internal/atomicfile"
@@ -112,10 +113,14 @@ func (r *AttackRecord) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Save writes the record to path atomically.
+// Save writes the record to path atomically, creating its directory (a
+// run's RecordDir does not exist before its first record).
 func (r Record) Save(path string) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	return atomicfile.Write(path, append(b, '\n'))

@@ -11,7 +11,7 @@ func TestRecordRoundTripKeepsNaNRecall(t *testing.T) {
 	rec := Record{Format: RecordFormat, Model: "resnet18", Dataset: "fashion-mnist", TestIR: 10, Images: 3, Eps: 0.1,
 		TailClasses: 1, TrainCounts: []int{5, 1},
 		Results: []AttackRecord{{Attack: "clean", Balanced: 0.5, Recall: []float64{1, math.NaN()}, Support: []int{3, 0}, Excluded: []int{1}}}}
-	path := filepath.Join(t.TempDir(), "r.json")
+	path := filepath.Join(t.TempDir(), RecordDir, "r.json") // Save makes the directory
 	if err := rec.Save(path); err != nil {
 		t.Fatal(err)
 	}

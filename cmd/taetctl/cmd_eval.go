@@ -205,9 +205,6 @@ func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr
 	rec := evaluate.NewRecord(res, tgt, test, o.TestIR, o.Seed, o.Tail)
 	rec.Checkpoint, rec.Eps = o.Checkpoint, o.Eps
 	if o.Record != "" {
-		if err := os.MkdirAll(filepath.Dir(o.Record), 0o755); err != nil { // RUN/eval/ does not exist before the first record
-			return fmt.Errorf("--record: %w", err)
-		}
 		if err := rec.Save(o.Record); err != nil {
 			return fmt.Errorf("--record: %w", err)
 		}
