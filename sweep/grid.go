@@ -86,8 +86,10 @@ func LoadGrid(path string) (Grid, error) {
 		if err != nil {
 			return Grid{}, fmt.Errorf("%w: %s: %v", ErrGrid, path, err)
 		}
-		if und := md.Undecoded(); len(und) > 0 {
-			return Grid{}, fmt.Errorf("%w: %s: unknown key %q (want settings and axes)", ErrGrid, path, und[0].String())
+		for _, k := range md.Undecoded() {
+			if k[0] != "settings" { // settings' own keys are checked below
+				return Grid{}, fmt.Errorf("%w: %s: unknown key %q (want settings and axes)", ErrGrid, path, k.String())
+			}
 		}
 	case ".yaml", ".yml":
 		dec := yaml.NewDecoder(bytes.NewReader(b))
@@ -218,9 +220,9 @@ func Expand(g Grid) (*Manifest, error) {
 	for _, a := range g.Axes {
 		n *= len(a.Values)
 	}
-	m := &Manifest{Format: ManifestFormat, Axes: g.Axes, Runs: make([]Run, 0, n)}
-	if m.Axes == nil {
-		m.Axes = []Axis{}
+	m := &Manifest{Format: ManifestFormat, Axes: make([]Axis, len(g.Axes)), Runs: make([]Run, 0, n)}
+	for i, a := range g.Axes { // copies: the manifest does not alias the grid
+		m.Axes[i] = Axis{Key: a.Key, Values: slices.Clone(a.Values)}
 	}
 	width := len(strconv.Itoa(n - 1))
 	for i := range n {
