@@ -4,9 +4,9 @@
 SHELL := /bin/bash
 GO ?= go
 # Debian packages the project needs: the Fashion-MNIST data set, the ONNX checker
-# the tests use; npm and openssl only where the commands are missing (a machine
-# may have Node.js from elsewhere).
-DEB_PACKAGES := dataset-fashion-mnist python3-onnx
+# the tests use, Slurm and munge for the sweep's one-node cluster test; npm and
+# openssl only where the commands are missing (a machine may have Node.js from elsewhere).
+DEB_PACKAGES := dataset-fashion-mnist python3-onnx slurm-wlm munge
 
 .PHONY: setup deb ort build quickstart test bench bench-deps bench-compare clean
 
@@ -34,10 +34,11 @@ quickstart: setup
 
 ## test: the whole suite (what CI runs). It first installs what the numerical
 ## tests need (make deb ort), and runs with CI=1, so a test that lacks the
-## runtime, the ONNX checker or Fashion-MNIST fails instead of skipping.
+## runtime, the ONNX checker or Fashion-MNIST fails instead of skipping. The tests
+## run under a one-node Slurm (scripts/slurm-local.sh), stopped afterwards.
 test: deb ort
 	$(GO) vet ./...
-	CI=1 $(GO) test -timeout 20m ./...
+	scripts/slurm-local.sh run env CI=1 $(GO) test -timeout 20m ./...
 
 ## bench: the benchmarks (not run by CI)
 bench:
