@@ -197,7 +197,15 @@ func sweepGrid(c *cli.Context) (sweep.Grid, error) {
 		}
 		add(fk.key, "--"+fk.flag, v, listFlags[fk.flag])
 	}
-	for _, s := range c.StringSlice("set") {
+	var sets []string
+	for _, s := range c.StringSlice("set") { // urfave/cli splits "k=a,b" into "k=a" and "b": join them again
+		if n := len(sets); n > 0 && !strings.Contains(s, "=") {
+			sets[n-1] += "," + s
+			continue
+		}
+		sets = append(sets, s)
+	}
+	for _, s := range sets {
 		key, value, ok := strings.Cut(s, "=")
 		if !ok || key == "" {
 			return g, fmt.Errorf("--set %q: want KEY=VALUE[,VALUE…]", s)

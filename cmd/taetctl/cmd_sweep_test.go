@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -148,5 +150,73 @@ func TestSweepOnSlurm(t *testing.T) {
 	fresh := strings.Count(string(log), " fit ") - strings.Count(string(log), "resuming at epoch")
 	if !strings.Contains(string(log), "interrupted") || fresh != 1 {
 		t.Errorf("run %d's task was requeued mid-fit: want its log to show the interruption and one fresh start only, then a resume; log:\n%s", requeued, log)
+	}
+}
+
+// runSweepInit runs `taetctl sweep init --out dir args…` in process and
+// returns its exit code and output.
+func runSweepInit(t *testing.T, dir string, args ...string) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	app := newApp(&globalOptions{})
+	app.Writer, app.ErrWriter = &out, &out
+	ctx := context.Background()
+	err := app.RunContext(ctx, append([]string{"taetctl", "sweep", "init", "--out", dir}, args...))
+	if err != nil {
+		fmt.Fprintf(&out, "%v\n", err)
+	}
+	return exitCode(ctx, err), out.String()
+}
+
+// TestSweepInitFromFlags checks the grid the flags make (axes in the
+// flags' order, the last fastest; one value a setting; list flags within
+// a run) and that bad or conflicting flags are usage errors naming the key.
+func TestSweepInitFromFlags(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sweep")
+	code, out := runSweepInit(t, dir, "--method", "taet,at-bsl", "--ir", "10,100", "--seed", "3", "--set", "hel.alpha=0.1,0.2",
+		"--stage", "ce:2+hel:1", "--test-ir", "1,train", "--attacks", "fgsm,pgd-20", "--limit", "50")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	m, err := sweep.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range m.Runs {
+		names = append(names, r.Name)
+	}
+	want := []string{
+		"0-method_taet-ir_10-hel.alpha_0.1", "1-method_taet-ir_10-hel.alpha_0.2", "2-method_taet-ir_100-hel.alpha_0.1", "3-method_taet-ir_100-hel.alpha_0.2",
+		"4-method_at-bsl-ir_10-hel.alpha_0.1", "5-method_at-bsl-ir_10-hel.alpha_0.2", "6-method_at-bsl-ir_100-hel.alpha_0.1", "7-method_at-bsl-ir_100-hel.alpha_0.2",
+	}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("runs %v, want %v", names, want)
+	}
+	r := m.Runs[6]
+	if r.Fit.Seed != 3 || r.Fit.IR != 100 || r.Fit.HEL.Alpha != 0.1 || r.Fit.Epochs() != 3 || len(r.Evals) != 2 ||
+		r.Evals[1].TestIR != 100 || r.Evals[1].Limit != 50 || len(r.Evals[1].Attacks) != 2 {
+		t.Errorf("run 6: fit %+v, evals %+v", r.Fit, r.Evals)
+	}
+	if code, out := runSweepInit(t, dir, "--method", "taet,at-bsl", "--ir", "10,100", "--seed", "3", "--set", "hel.alpha=0.1,0.2",
+		"--stage", "ce:2+hel:1", "--test-ir", "1,train", "--attacks", "fgsm,pgd-20", "--limit", "50"); code != 0 {
+		t.Errorf("the same init again: exit %d, want 0 (nothing to do): %s", code, out)
+	}
+	for _, c := range []struct {
+		args []string
+		key  string
+	}{
+		{[]string{"--seed", "0,1"}, "holds a different sweep"},
+		{[]string{"--seed", "0,1", "--set", "seed=2"}, "seed"},
+		{[]string{"--set", "hel.delta=1"}, "hel.delta"},
+		{[]string{"--set", "ir=10,,100"}, "ir"},
+		{[]string{"--set", "lr=0.1,0.1"}, "lr"},
+		{[]string{"--grid", "g.toml", "--seed", "1"}, "--grid and --seed"},
+		{[]string{"--eps", "8/255,big"}, "pgd.eps"},
+	} {
+		code, out := runSweepInit(t, dir, c.args...)
+		if code != exitUsage || !strings.Contains(out, c.key) {
+			t.Errorf("init %v: exit %d, %q; want exit %d naming %q", c.args, code, out, exitUsage, c.key)
+		}
 	}
 }
