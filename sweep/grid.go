@@ -209,7 +209,9 @@ func (g Grid) check() error {
 }
 
 // Expand checks the grid and every run's configuration and evaluations
-// (train.Check: without loading data) and returns its manifest. Runs are
+// (train.Check: without loading data) and returns its manifest. A run
+// given no data path gets data.DefaultPath's (Fashion-MNIST's), else none:
+// the caller fills it in. Runs are
 // the axes' product, the last axis varying fastest; run i is named
 // "<i>-<key>_<value>-…" over the axes, zero-padded to the last index.
 func Expand(g Grid) (*Manifest, error) {

@@ -95,6 +95,7 @@ func newSweepInitCommand(g *globalOptions) *cli.Command {
 	for _, e := range sweepEvalFlags {
 		flags = append(flags, &cli.StringFlag{Name: e.flag, Usage: e.usage})
 	}
+	flags = append(flags, fetchFlags()...)
 	return &cli.Command{
 		Name:      "init",
 		Usage:     "expand a grid into the runs of a sweep directory (sweep.json)",
@@ -119,6 +120,13 @@ alone if its settings are the same, refused if not.
 			m, err := sweep.Expand(grid)
 			if err != nil {
 				return usageError{err}
+			}
+			for i, r := range m.Runs { // as fit does: the cached copy of a data set given no path
+				if r.Fit.DataPath == "" {
+					if m.Runs[i].Fit.DataPath, err = newDataFetch(c, *g).path(r.Fit.Dataset); err != nil {
+						return err
+					}
+				}
 			}
 			created, err := sweep.Init(out, m)
 			if errors.Is(err, sweep.ErrExists) {
