@@ -55,9 +55,9 @@ func (s State) Units() (done, total int) { return s.Epoch + s.Evals, s.Epochs + 
 func (s State) String() string {
 	switch s.Stage {
 	case Fitting:
-		return fmt.Sprintf("fitting epoch %d/%d", s.Epoch, s.Epochs)
+		return fmt.Sprintf("fitting, %d/%d epochs done", s.Epoch, s.Epochs)
 	case Evaluating:
-		return fmt.Sprintf("evaluating %d/%d", s.Evals, s.Of)
+		return fmt.Sprintf("evaluating, %d/%d done", s.Evals, s.Of)
 	case Failed:
 		return fmt.Sprintf("failed at epoch %d/%d, eval %d/%d: %s", s.Epoch, s.Epochs, s.Evals, s.Of, s.Err)
 	}

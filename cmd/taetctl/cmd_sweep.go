@@ -256,8 +256,11 @@ stops every run within a step, keeping its checkpoint; run the same command to g
 			d.finish()
 			if err != nil && c.Context.Err() != nil {
 				return fmt.Errorf("%w; go on with: taetctl sweep run %s", err, dir)
+			} else if err != nil {
+				return err
 			}
-			return err
+			d.p.note("every run of %s finished (taetctl sweep status %s)", dir, dir)
+			return nil
 		},
 	}
 }
