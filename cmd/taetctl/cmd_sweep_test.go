@@ -220,3 +220,49 @@ func TestSweepInitFromFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepRunCtrlC interrupts `taetctl sweep run` (SIGINT) once a run has
+// checkpointed its first epoch: it exits 130 saying how to go on, and the
+// same command then finishes every run, the interrupted one resumed.
+func TestSweepRunCtrlC(t *testing.T) {
+	ortest.Init(t)
+	if _, err := os.Stat(data.FashionMNISTDebianDir); err != nil {
+		testenv.Missing(t, "needs Debian's Fashion-MNIST (make deb): %v", err)
+	}
+	bin := buildTaetctl(t)
+	dir := filepath.Join(t.TempDir(), "sweep")
+	if code, out := runSweepInit(t, dir, append(tinySweepFlags[4:], "--seed", "0,1")...); code != 0 {
+		t.Fatalf("init: exit %d: %s", code, out)
+	}
+	cmd := exec.Command(bin, "--json", "sweep", "run", dir, "-j", "2")
+	cmd.Env = taetctlEnv(t)
+	stderr, err := runInterrupted(t, cmd, func(line []byte) bool {
+		var s struct {
+			Stage string
+			Epoch int
+		}
+		return json.Unmarshal(line, &s) == nil && s.Stage == string(sweep.Fitting) && s.Epoch == 1
+	})
+	if cmd.ProcessState.ExitCode() != exitInterrupted || !strings.Contains(stderr, "go on with: taetctl sweep run "+dir) {
+		t.Fatalf("interrupted sweep run: %v, exit %d, want %d and how to go on; stderr:\n%s", err, cmd.ProcessState.ExitCode(), exitInterrupted, stderr)
+	}
+	cmd = exec.Command(bin, "sweep", "run", dir, "-j", "2")
+	cmd.Env = taetctlEnv(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sweep run again: %v\n%s", err, out)
+	}
+	m, _ := sweep.Load(dir)
+	resumed := 0
+	for _, r := range m.Runs {
+		if s := sweep.StateOf(dir, r); s.Stage != sweep.Finished {
+			t.Errorf("%s: %v", r.Name, s)
+		}
+		log, _ := os.ReadFile(filepath.Join(dir, r.Dir, sweep.LogFile))
+		if strings.Contains(string(log), "resuming at epoch") {
+			resumed++
+		}
+	}
+	if resumed == 0 {
+		t.Error("no run resumed from its checkpoint after the interruption")
+	}
+}
