@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -76,7 +77,7 @@ func newSweepInitCommand(g *globalOptions) *cli.Command {
 	}
 	for _, f := range newFitCommand(g).Flags {
 		name := f.Names()[0]
-		if fitFlagOf(settingOf(name)) != name {
+		if settingOf(name) == "" {
 			continue // not a setting: --out, --resume, the fetch flags
 		}
 		usage := f.(cli.DocGenerationFlag).GetUsage()
@@ -201,7 +202,7 @@ func sweepGrid(c *cli.Context) (sweep.Grid, error) {
 	for _, fk := range given {
 		v := c.String(fk.flag)
 		if fk.flag == "no-augment" {
-			v = fmt.Sprint(!c.Bool(fk.flag))
+			v = strconv.FormatBool(!c.Bool(fk.flag))
 		}
 		add(fk.key, "--"+fk.flag, v, listFlags[fk.flag])
 	}
