@@ -145,6 +145,9 @@ func fitConfig(c *cli.Context, g globalOptions) (train.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	if data.Splits(cfg.Dataset) == nil {
+		return cfg, fmt.Errorf("--dataset %q: want one of %s, or %s<flag>", cfg.Dataset, strings.Join(data.Names(), ", "), data.MedMNISTPrefix)
+	}
 	cfg.Threads, cfg.CPUKernels = g.Threads, g.CPUKernels.String()
 	return cfg, train.Check(cfg) // before a data set is fetched
 }
