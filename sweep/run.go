@@ -203,7 +203,8 @@ func RunTask(ctx context.Context, dir string, index int, o Options) error {
 }
 
 // runOne fits and evaluates run r, logging into its LogFile; on failure
-// (not on interruption) it writes the error into FailedFile.
+// (not on interruption, nor when another process holds the run's lock) it
+// writes the error into FailedFile.
 func runOne(ctx context.Context, sweepDir string, r Run, threads int, report func(Event)) (err error) {
 	if StateOf(sweepDir, r).Stage == Finished {
 		return nil
@@ -226,6 +227,8 @@ func runOne(ctx context.Context, sweepDir string, r Run, threads int, report fun
 		switch {
 		case err != nil && ctx.Err() != nil:
 			lg.printf("interrupted: %v", err)
+		case errors.Is(err, train.ErrLocked) || errors.Is(err, evaluate.ErrLocked):
+			lg.printf("left to the process running it: %v", err) // not a failure of the run
 		case err != nil:
 			lg.printf("failed: %v", err)
 			if werr := atomicfile.Write(filepath.Join(dir, FailedFile), []byte(err.Error()+"\n")); werr != nil {
