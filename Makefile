@@ -5,9 +5,10 @@ SHELL := /bin/bash
 GO ?= go
 # Debian packages the project needs: the Fashion-MNIST data set, the ONNX checker
 # the tests use, PyTorch (the tests compare training with it, docs/fidelity.md),
-# chromium (the test that opens taetctl report's HTML page); npm and openssl only
-# where the commands are missing (a machine may have Node.js from elsewhere).
-DEB_PACKAGES := dataset-fashion-mnist python3-onnx python3-torch chromium
+# chromium (the test that opens taetctl report's HTML page), Slurm and munge (the
+# sweep's one-node cluster test); npm and openssl only where the commands are
+# missing (a machine may have Node.js from elsewhere).
+DEB_PACKAGES := dataset-fashion-mnist python3-onnx python3-torch chromium slurm-wlm munge
 
 .PHONY: setup deb ort build quickstart test bench bench-deps bench-compare clean
 
@@ -35,10 +36,11 @@ quickstart: setup
 
 ## test: the whole suite (what CI runs). It first installs what the numerical
 ## tests need (make deb ort), and runs with CI=1, so a test that lacks the
-## runtime, the ONNX checker or Fashion-MNIST fails instead of skipping.
+## runtime, the ONNX checker or Fashion-MNIST fails instead of skipping. The tests
+## run under a one-node Slurm (scripts/slurm-local.sh), stopped afterwards.
 test: deb ort
 	$(GO) vet ./...
-	CI=1 $(GO) test -timeout 20m ./...
+	scripts/slurm-local.sh run env CI=1 $(GO) test -timeout 20m ./...
 
 ## bench: the benchmarks (not run by CI)
 bench:

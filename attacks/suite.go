@@ -147,3 +147,20 @@ func Suite(name string, eps float64) ([]Spec, error) {
 	}
 	return out, nil
 }
+
+// Select returns the attacks named (spaces around a name ignored) at
+// radius eps, or, when names is empty, the suite called suite.
+func Select(suite string, names []string, eps float64) ([]Spec, error) {
+	if len(names) == 0 {
+		return Suite(suite, eps)
+	}
+	out := make([]Spec, 0, len(names))
+	for _, name := range names {
+		s, err := ByName(strings.TrimSpace(name), eps)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

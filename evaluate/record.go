@@ -43,7 +43,7 @@ type AttackRecord struct {
 	Accuracy   float64   `json:"accuracy"`
 	Worst      float64   `json:"worst_class_recall"`
 	WorstClass int       `json:"worst_class"`
-	TailRecall float64   `json:"tail_recall"`      // mean recall of the last Record.TailClasses classes
+	TailRecall float64   `json:"tail_recall"`      // mean recall of the last Record.TailClasses classes; NaN (null) if none has samples
 	Recall     []float64 `json:"per_class_recall"` // NaN (null in JSON) for classes without samples
 	Support    []int     `json:"support"`
 	Excluded   []int     `json:"excluded_classes,omitempty"`
@@ -75,21 +75,29 @@ func NewRecord(res *Results, tgt *Target, test *data.Dataset, ir float64, seed u
 	return rec
 }
 
-// MarshalJSON writes NaN recalls as null (JSON has no NaN).
+// MarshalJSON writes NaN recalls as null (JSON has no NaN): a class
+// without samples, and the tail recall when no tail class has any.
 func (r AttackRecord) MarshalJSON() ([]byte, error) {
 	type plain AttackRecord
 	recall := make([]*float64, len(r.Recall))
 	for i := range r.Recall {
-		if !math.IsNaN(r.Recall[i]) {
-			recall[i] = &r.Recall[i]
-		}
+		recall[i] = nullNaN(&r.Recall[i])
 	}
 	p := plain(r)
-	p.Recall = nil
+	p.Recall, p.TailRecall = nil, 0
 	return json.Marshal(struct {
 		plain
-		Recall []*float64 `json:"per_class_recall"`
-	}{p, recall})
+		TailRecall *float64   `json:"tail_recall"`
+		Recall     []*float64 `json:"per_class_recall"`
+	}{p, nullNaN(&r.TailRecall), recall})
+}
+
+// nullNaN returns nil for a NaN, else x.
+func nullNaN(x *float64) *float64 {
+	if math.IsNaN(*x) {
+		return nil
+	}
+	return x
 }
 
 // UnmarshalJSON reads null recalls as NaN.
@@ -97,20 +105,27 @@ func (r *AttackRecord) UnmarshalJSON(b []byte) error {
 	type plain AttackRecord
 	var v struct {
 		plain
-		Recall []*float64 `json:"per_class_recall"`
+		TailRecall *float64   `json:"tail_recall"`
+		Recall     []*float64 `json:"per_class_recall"`
 	}
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
 	*r = AttackRecord(v.plain)
+	r.TailRecall = orNaN(v.TailRecall)
 	r.Recall = make([]float64, len(v.Recall))
 	for i, x := range v.Recall {
-		r.Recall[i] = math.NaN()
-		if x != nil {
-			r.Recall[i] = *x
-		}
+		r.Recall[i] = orNaN(x)
 	}
 	return nil
+}
+
+// orNaN returns *x, or NaN for nil.
+func orNaN(x *float64) float64 {
+	if x == nil {
+		return math.NaN()
+	}
+	return *x
 }
 
 // Save writes the record to path atomically, creating its directory (a

@@ -3,12 +3,17 @@
 package sweep
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 
 	"github.com/taet-ml/taet/checkpoint"
+	"github.com/taet-ml/taet/internal/atomicfile"
 )
 
 // ManifestFile is the manifest's name in a sweep directory.
@@ -74,4 +79,45 @@ func Load(dir string) (*Manifest, error) {
 		return nil, fmt.Errorf("%s: format %q, want %q", path, m.Format, ManifestFormat)
 	}
 	return &m, nil
+}
+
+// ErrExists is wrapped by Init's error when the directory holds another sweep.
+var ErrExists = errors.New("holds a different sweep")
+
+// Init writes m as the manifest of the sweep in dir (atomically), creating
+// dir. If dir already holds a manifest, Init changes nothing: it returns
+// false if that manifest equals m, an error wrapping ErrExists otherwise.
+func Init(dir string, m *Manifest) (created bool, err error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return false, err
+	}
+	b = append(b, '\n')
+	path := filepath.Join(dir, ManifestFile)
+	if old, err := Load(dir); err == nil {
+		ob, _ := json.MarshalIndent(old, "", "  ")
+		if bytes.Equal(append(ob, '\n'), b) {
+			return false, nil
+		}
+		return false, fmt.Errorf("%s %w (%s): choose another directory, or remove it to start over", dir, ErrExists, firstDifference(old, m))
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, err
+	}
+	return true, atomicfile.Write(path, b)
+}
+
+// firstDifference says where two manifests differ first.
+func firstDifference(old, m *Manifest) string {
+	if !reflect.DeepEqual(old.Axes, m.Axes) {
+		return fmt.Sprintf("axes %v there, %v now", old.Axes, m.Axes)
+	}
+	for i := range min(len(old.Runs), len(m.Runs)) {
+		if !reflect.DeepEqual(old.Runs[i], m.Runs[i]) {
+			return fmt.Sprintf("run %s has other settings", m.Runs[i].Name)
+		}
+	}
+	return fmt.Sprintf("%d runs there, %d now", len(old.Runs), len(m.Runs))
 }

@@ -36,6 +36,7 @@ func newApp(g *globalOptions) *cli.App {
 			newOpsCommand(g),
 			newFitCommand(g),
 			newEvalCommand(g),
+			newSweepCommand(g),
 			newReportCommand(g),
 			newBuildGraphCommand(g),
 			newExportCommand(g),

@@ -20,6 +20,7 @@ import (
 	"github.com/taet-ml/taet/internal/atomicfile"
 	"github.com/taet-ml/taet/onnx/ort"
 	"github.com/taet-ml/taet/report"
+	"github.com/taet-ml/taet/train"
 	"github.com/urfave/cli/v2"
 )
 
@@ -85,7 +86,7 @@ each attack's resumed_images says how many images came from the state.
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "execution provider: cpu, cuda or cuda:N"},
 		}, fetchFlags()...),
 		Action: func(c *cli.Context) error {
-			eps, err := parseFraction(c.String("eps"))
+			eps, err := train.ParseNumber(c.String("eps"))
 			if err != nil {
 				return usagef("--eps: %v", err)
 			}
@@ -133,18 +134,7 @@ func (o evalOptions) validate() error {
 
 // specs returns the attacks to run.
 func (o evalOptions) specs() ([]attacks.Spec, error) {
-	if len(o.Attacks) == 0 {
-		return attacks.Suite(o.Suite, o.Eps)
-	}
-	var out []attacks.Spec
-	for _, name := range o.Attacks {
-		s, err := attacks.ByName(strings.TrimSpace(name), o.Eps)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
+	return attacks.Select(o.Suite, o.Attacks, o.Eps)
 }
 
 // attackLine is one attack's outcome as a JSON line: the record's fields

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/taet-ml/taet/data"
@@ -94,60 +95,61 @@ Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130;
 	}
 }
 
+// fitFlagKeys are the fit flags and the settings they give
+// (train.Configure); taetctl sweep init takes the same flags.
+var fitFlagKeys = []struct{ flag, key string }{
+	{"method", "method"}, {"stage", "stages"}, {"dataset", "dataset"}, {"data", "data"}, {"ir", "ir"},
+	{"n-max", "n_max"}, {"seed", "seed"}, {"model", "model"}, {"width", "width"}, {"batch", "batch"},
+	{"lr", "lr"}, {"momentum", "momentum"}, {"weight-decay", "weight_decay"}, {"milestones", "milestones"},
+	{"lr-gamma", "lr_gamma"}, {"eps", "pgd.eps"}, {"pgd-step", "pgd.step"}, {"pgd-steps", "pgd.steps"},
+	{"pgd-start", "pgd.start"}, {"hel-alpha", "hel.alpha"}, {"hel-beta", "hel.beta"}, {"hel-gamma", "hel.gamma"},
+	{"hel-variant", "hel.variant"}, {"bsl-tau", "bsl_tau"}, {"no-augment", "augment"}, {"eval-size", "eval_size"},
+	{"device", "device"},
+}
+
+// fitFlagOf returns the fit flag that gives setting key.
+func fitFlagOf(key string) string {
+	for _, fk := range fitFlagKeys {
+		if fk.key == key {
+			return fk.flag
+		}
+	}
+	return key
+}
+
 // fitConfig resolves the preset and the flags into a configuration.
 func fitConfig(c *cli.Context, g globalOptions) (train.Config, error) {
-	cfg, err := train.Preset(c.String("method"))
-	if err != nil {
-		return cfg, fmt.Errorf("--method: %w", err)
+	var settings []train.Setting
+	for _, fk := range fitFlagKeys {
+		if !c.IsSet(fk.flag) && fk.flag != "dataset" { // fit's default data set is not the presets' (CIFAR-10)
+			continue
+		}
+		var v string
+		switch fk.flag {
+		case "stage":
+			v = strings.Join(c.StringSlice(fk.flag), "+")
+		case "milestones":
+			v = strings.Trim(strings.Join(strings.Fields(fmt.Sprint(c.IntSlice(fk.flag))), "+"), "[]")
+		case "no-augment":
+			v = strconv.FormatBool(!c.Bool(fk.flag))
+		default:
+			v = fmt.Sprint(c.Value(fk.flag))
+		}
+		settings = append(settings, train.Setting{Key: fk.key, Value: v})
 	}
-	cfg.Dataset, cfg.DataPath = c.String("dataset"), c.String("data")
+	cfg, err := train.Configure(settings)
+	var se *train.SettingError
+	if errors.As(err, &se) {
+		return cfg, fmt.Errorf("--%s: %w", fitFlagOf(se.Key), se.Err)
+	}
+	if err != nil {
+		return cfg, err
+	}
 	if data.Splits(cfg.Dataset) == nil {
 		return cfg, fmt.Errorf("--dataset %q: want one of %s, or %s<flag>", cfg.Dataset, strings.Join(data.Names(), ", "), data.MedMNISTPrefix)
 	}
-	cfg.IR, cfg.NMax, cfg.Seed = c.Float64("ir"), c.Int("n-max"), c.Uint64("seed")
-	cfg.Model, cfg.Width = c.String("model"), c.Float64("width")
-	cfg.EvalSize, cfg.Device, cfg.Threads, cfg.CPUKernels = c.Int("eval-size"), c.String("device"), g.Threads, g.CPUKernels.String()
-	cfg.Augment = !c.Bool("no-augment")
-	if c.IsSet("stage") {
-		cfg.Method, cfg.Stages = "custom", nil
-		for _, s := range c.StringSlice("stage") {
-			st, err := checkpoint.ParseStage(s, 0)
-			if err != nil {
-				return cfg, fmt.Errorf("--stage: %w", err)
-			}
-			cfg.Stages = append(cfg.Stages, st)
-		}
-	}
-	if c.IsSet("batch") {
-		cfg.Batch = c.Int("batch")
-	}
-	if c.IsSet("pgd-steps") {
-		cfg.PGD.Steps = c.Int("pgd-steps")
-	}
-	if c.IsSet("milestones") {
-		cfg.Optimizer.Milestones = c.IntSlice("milestones")
-	}
-	if c.IsSet("pgd-start") {
-		cfg.PGD.Start = train.PGDStart(c.String("pgd-start"))
-	}
-	if c.IsSet("hel-variant") {
-		cfg.HEL.Variant = c.String("hel-variant")
-	}
-	for flag, dst := range map[string]*float64{
-		"lr": &cfg.Optimizer.LR, "momentum": &cfg.Optimizer.Momentum, "weight-decay": &cfg.Optimizer.WeightDecay,
-		"lr-gamma": &cfg.Optimizer.Gamma, "eps": &cfg.PGD.Eps, "pgd-step": &cfg.PGD.Step,
-		"hel-alpha": &cfg.HEL.Alpha, "hel-beta": &cfg.HEL.Beta, "hel-gamma": &cfg.HEL.Gamma, "bsl-tau": &cfg.BSLTau,
-	} {
-		if !c.IsSet(flag) {
-			continue
-		}
-		v, err := parseFraction(c.String(flag))
-		if err != nil {
-			return cfg, fmt.Errorf("--%s: %w", flag, err)
-		}
-		*dst = v
-	}
-	return cfg, nil // train.Resolve checks the settings
+	cfg.Threads, cfg.CPUKernels = g.Threads, g.CPUKernels.String()
+	return cfg, train.Check(cfg) // before a data set is fetched
 }
 
 // fitFlagSettings are the settings each fit flag sets, as checkResumeFlags
