@@ -210,7 +210,7 @@ func runOne(ctx context.Context, sweepDir string, r Run, threads int, report fun
 		return nil
 	}
 	dir := filepath.Join(sweepDir, r.Dir)
-	if err := os.MkdirAll(filepath.Join(dir, evaluate.RecordDir), 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	if err := os.Remove(filepath.Join(dir, FailedFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -274,7 +274,8 @@ func fit(ctx context.Context, dir string, r Run, threads int, lg *runLog) error 
 }
 
 // evaluateRun attacks run r's final checkpoint as e says and saves the
-// record; the evaluation's state (RecordDir/<label>.state.json) lets an
+// record; the evaluation's state (<label>.eval-state.json in the run
+// directory, outside RecordDir, which holds records only) lets an
 // interrupted one continue.
 func evaluateRun(ctx context.Context, sweepDir string, r Run, e Eval, threads int, lg *runLog) error {
 	dev, err := ort.ParseDevice(r.Fit.Device)
@@ -301,7 +302,7 @@ func evaluateRun(ctx context.Context, sweepDir string, r Run, e Eval, threads in
 	lg.printf("eval %s: %d test images (IR %g), attacks %s, eps %.4f", e.Label, test.N, e.TestIR, specNames(specs), e.Eps)
 	rec := RecordPath(sweepDir, r, e)
 	run := evaluate.Runner{Target: tgt, Test: test, Attacks: specs, Seed: e.Seed, Batch: e.Batch,
-		State: strings.TrimSuffix(rec, ".json") + ".state.json", Progress: lg.evalProgress}
+		State: filepath.Join(sweepDir, r.Dir, e.Label+".eval-state.json"), Progress: lg.evalProgress}
 	res, err := run.Run(ctx)
 	if err != nil {
 		return err

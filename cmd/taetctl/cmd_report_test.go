@@ -36,10 +36,7 @@ func TestReportOfRealFits(t *testing.T) {
 	ortest.Init(t)
 	bin := buildTaetctl(t)
 	dir := t.TempDir()
-	env := os.Environ()
-	if lib, err := filepath.Abs("../../third_party/onnxruntime/libonnxruntime.so.1"); err == nil && os.Getenv("TAET_ORT_LIB") == "" {
-		env = append(env, "TAET_ORT_LIB="+lib) // the binary runs in dir, away from the repository
-	}
+	env := taetctlEnv(t) // the binary runs in dir, away from the repository
 	run := func(args ...string) []byte {
 		t.Helper()
 		cmd := exec.Command(bin, args...)

@@ -19,6 +19,7 @@ import (
 	"github.com/taet-ml/taet/evaluate"
 	"github.com/taet-ml/taet/internal/ortest"
 	"github.com/taet-ml/taet/internal/testenv"
+	"github.com/taet-ml/taet/report"
 	"github.com/taet-ml/taet/sweep"
 )
 
@@ -150,6 +151,25 @@ func TestSweepOnSlurm(t *testing.T) {
 	fresh := strings.Count(string(log), " fit ") - strings.Count(string(log), "resuming at epoch")
 	if !strings.Contains(string(log), "interrupted") || fresh != 1 {
 		t.Errorf("run %d's task was requeued mid-fit: want its log to show the interruption and one fresh start only, then a resume; log:\n%s", requeued, log)
+	}
+
+	// The cluster's sweep is reported: 2 methods × 2 seeds, nothing missing,
+	// the page written.
+	cmd := exec.Command(bin, "--json", "report", dir)
+	cmd.Env = taetctlEnv(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("taetctl report: %v\n%s", err, out)
+	}
+	var sum struct {
+		Configurations, Runs int
+		Missing              []any
+	}
+	if err := json.Unmarshal(out, &sum); err != nil || sum.Configurations != 2 || sum.Runs != 4 || len(sum.Missing) != 0 {
+		t.Errorf("report of the Slurm sweep: %s (%v); want 4 runs in 2 configurations, nothing missing", out, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "report", report.HTMLFile)); err != nil {
+		t.Error(err)
 	}
 }
 
