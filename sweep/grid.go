@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,7 +26,22 @@ import (
 type Grid struct {
 	Settings []train.Setting
 	Axes     []Axis
+	// Variants are the settings of each value of the axis VariantKey, by
+	// the value's name: named combinations of settings that a product of
+	// axes cannot express, such as methods with their own stages.
+	Variants map[string][]train.Setting
 }
+
+// VariantKey is the axis whose values are named combinations of settings
+// (Grid.Variants), given in a grid file as tables with a name:
+//
+//	[[axes]]
+//	key = "variant"
+//	values = [{name = "taet", method = "taet", stages = "ce:4+hel:6"},
+//	          {name = "at", method = "at", stages = "at:10"}]
+//
+// A run's Values hold the variant's name and the settings it makes.
+const VariantKey = "variant"
 
 // EvalKeys are the evaluation settings a grid may give, shared by every
 // Eval of a run:
@@ -87,7 +103,7 @@ func LoadGrid(path string) (Grid, error) {
 			return Grid{}, fmt.Errorf("%w: %s: %v", ErrGrid, path, err)
 		}
 		for _, k := range md.Undecoded() {
-			if k[0] != "settings" { // settings' own keys are checked below
+			if k[0] != "settings" && !(len(k) > 2 && k[0] == "axes" && k[1] == "values") { // settings' and variants' own keys are checked below
 				return Grid{}, fmt.Errorf("%w: %s: unknown key %q (want settings and axes)", ErrGrid, path, k.String())
 			}
 		}
@@ -117,7 +133,16 @@ func LoadGrid(path string) (Grid, error) {
 	}
 	for _, a := range f.Axes {
 		ax := Axis{Key: a.Key}
+		if a.Key == VariantKey {
+			if g.Variants, err = variants(a.Values); err != nil {
+				return Grid{}, fmt.Errorf("%s: %w", path, err)
+			}
+		}
 		for _, x := range a.Values {
+			if a.Key == VariantKey {
+				ax.Values = append(ax.Values, x.(map[string]any)["name"].(string))
+				continue
+			}
 			v, err := text(a.Key, x, true)
 			if err != nil {
 				return Grid{}, fmt.Errorf("%s: axis %w", path, err)
@@ -127,6 +152,38 @@ func LoadGrid(path string) (Grid, error) {
 		g.Axes = append(g.Axes, ax)
 	}
 	return g, nil
+}
+
+// variants reads the values of a variant axis: tables of settings with a
+// name each.
+func variants(values []any) (map[string][]train.Setting, error) {
+	out := map[string][]train.Setting{}
+	for i, x := range values {
+		t, ok := x.(map[string]any)
+		if !ok {
+			return nil, gridErrorf("%s value %d: %v: want a table of settings with a name", VariantKey, i+1, x)
+		}
+		name, ok := t["name"].(string)
+		if !ok || name == "" {
+			return nil, gridErrorf("%s value %d: no name (a string)", VariantKey, i+1)
+		}
+		if _, dup := out[name]; dup {
+			return nil, gridErrorf("%s: value %q twice", VariantKey, name)
+		}
+		flat := map[string]any{}
+		flatten("", t, flat)
+		delete(flat, "name")
+		settings := []train.Setting{}
+		for _, k := range slices.Sorted(maps.Keys(flat)) {
+			v, err := text(k, flat[k], true)
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: %w", VariantKey, name, err)
+			}
+			settings = append(settings, train.Setting{Key: k, Value: v})
+		}
+		out[name] = settings
+	}
+	return out, nil
 }
 
 // flatten copies nested tables into out with dotted keys.
@@ -187,7 +244,9 @@ func (g Grid) check() error {
 	swept := map[string]bool{}
 	for _, a := range g.Axes {
 		switch {
-		case !knownKey(a.Key):
+		case a.Key == VariantKey && g.Variants == nil:
+			return gridErrorf("%s: an axis of named settings, given in a grid file only", VariantKey)
+		case a.Key != VariantKey && !knownKey(a.Key):
 			return gridErrorf("unknown axis key %q: want one of %s", a.Key, strings.Join(append(train.SettingKeys(), EvalKeys...), ", "))
 		case fixed[a.Key]:
 			return gridErrorf("%s: both a fixed setting and an axis", a.Key)
@@ -203,6 +262,16 @@ func (g Grid) check() error {
 				return gridErrorf("%s: value %q twice", a.Key, v)
 			}
 			seen[v] = true
+		}
+	}
+	for name, settings := range g.Variants {
+		for _, st := range settings {
+			switch {
+			case !knownKey(st.Key):
+				return gridErrorf("%s %s: unknown key %q", VariantKey, name, st.Key)
+			case fixed[st.Key] || swept[st.Key]:
+				return gridErrorf("%s %s: %s is also a fixed setting or an axis", VariantKey, name, st.Key)
+			}
 		}
 	}
 	return nil
@@ -240,8 +309,15 @@ func Expand(g Grid) (*Manifest, error) {
 		}
 		for j, a := range g.Axes {
 			values[a.Key] = picks[j]
-			settings = append(settings, train.Setting{Key: a.Key, Value: picks[j]})
 			name += "-" + a.Key + "_" + pathSafe(picks[j])
+			if a.Key != VariantKey {
+				settings = append(settings, train.Setting{Key: a.Key, Value: picks[j]})
+				continue
+			}
+			for _, st := range g.Variants[picks[j]] {
+				values[st.Key] = st.Value
+				settings = append(settings, st)
+			}
 		}
 		r, err := newRun(i, name, values, settings)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -140,11 +141,79 @@ func TestBadGridsNameTheKey(t *testing.T) {
 		{"unknown section", "g.toml", "[setings]\nir = 10\n", "setings"},
 		{"unknown YAML field", "g.yaml", "axis:\n  - key: ir\n", "axis"},
 		{"unknown extension", "g.json", "{}", ".json"},
+		{"variant without a name", "g.toml", "[[axes]]\nkey = \"variant\"\nvalues = [{method = \"at\"}]\n", "no name"},
+		{"variant not a table", "g.toml", "[[axes]]\nkey = \"variant\"\nvalues = [\"at\"]\n", "variant"},
+		{"variant twice", "g.toml", "[[axes]]\nkey = \"variant\"\nvalues = [{name = \"a\"}, {name = \"a\"}]\n", `"a" twice`},
 	} {
 		_, err := LoadGrid(writeFile(t, c.file, c.text))
 		if err == nil || !strings.Contains(err.Error(), c.key) {
 			t.Errorf("%s: error %v, want one naming %q", c.name, err, c.key)
 		}
+	}
+}
+
+// TestVariantAxis checks that a variant axis sets each value's settings
+// together (what a product of axes cannot: methods with stages of their
+// own), names runs by the variant, records its settings in the run's
+// Values, and refuses variant keys that are unknown or also set elsewhere.
+func TestVariantAxis(t *testing.T) {
+	const grid = `
+[settings]
+n_max = 30
+width = 0.0625
+[[axes]]
+key = "variant"
+values = [
+  {name = "taet", method = "taet", stages = "ce:1+hel:2"},
+  {name = "taet-paper-hel", method = "taet", stages = "ce:1+hel:2", hel = {variant = "present-classes"}},
+  {name = "at", method = "at", stages = ["at:3"]},
+]
+[[axes]]
+key = "seed"
+values = [0, 1]
+`
+	g, err := LoadGrid(writeFile(t, "g.toml", grid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Expand(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Runs) != 6 || m.Runs[2].Name != "2-variant_taet-paper-hel-seed_0" {
+		t.Fatalf("runs %d, run 2 %q: want 6, 2-variant_taet-paper-hel-seed_0", len(m.Runs), m.Runs[2].Name)
+	}
+	for _, c := range []struct {
+		run             int
+		variant, stages string
+		hel             string
+	}{{0, "taet", "ce:1+hel:2", "all-classes"}, {3, "taet-paper-hel", "ce:1+hel:2", "present-classes"}, {5, "at", "at:3", "all-classes"}} {
+		r := m.Runs[c.run]
+		var stages []string
+		for _, st := range r.Fit.Stages {
+			stages = append(stages, st.Name+":"+strconv.Itoa(st.Epochs))
+		}
+		if r.Values[VariantKey] != c.variant || strings.Join(stages, "+") != c.stages || r.Fit.HEL.Variant != c.hel ||
+			r.Values["stages"] != c.stages || r.Fit.NMax != 30 {
+			t.Errorf("run %d: values %v, stages %v, HEL %s, n_max %d; want variant %s, stages %s, HEL %s, n_max 30",
+				c.run, r.Values, stages, r.Fit.HEL.Variant, r.Fit.NMax, c.variant, c.stages, c.hel)
+		}
+	}
+	for _, c := range []struct{ name, text, key string }{
+		{"unknown key", "[[axes]]\nkey = \"variant\"\nvalues = [{name = \"a\", hel = {delta = 1}}]\n", "hel.delta"},
+		{"also fixed", "[settings]\nir = 10\n[[axes]]\nkey = \"variant\"\nvalues = [{name = \"a\", ir = 100}]\n", "ir"},
+		{"also swept", "[[axes]]\nkey = \"variant\"\nvalues = [{name = \"a\", seed = 1}]\n[[axes]]\nkey = \"seed\"\nvalues = [0]\n", "seed"},
+	} {
+		g, err := LoadGrid(writeFile(t, "g.toml", c.text))
+		if err == nil {
+			_, err = Expand(g)
+		}
+		if err == nil || !strings.Contains(err.Error(), c.key) || !errors.Is(err, ErrGrid) {
+			t.Errorf("%s: error %v, want one wrapping ErrGrid naming %q", c.name, err, c.key)
+		}
+	}
+	if _, err := Expand(Grid{Axes: []Axis{{Key: VariantKey, Values: []string{"a"}}}}); err == nil || !strings.Contains(err.Error(), "grid file") {
+		t.Errorf("a variant axis without variants: error %v, want one saying variants come from a grid file", err)
 	}
 }
 

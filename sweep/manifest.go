@@ -44,7 +44,8 @@ type Run struct {
 	// fit's output (checkpoint, metrics.jsonl), its log, and under
 	// evaluate.RecordDir one record per evaluation.
 	Dir string `json:"dir"`
-	// Values are the run's value of each axis, by key.
+	// Values are the run's value of each axis, by key, and for a variant
+	// axis also the settings the variant makes.
 	Values map[string]string `json:"values"`
 	Fit    checkpoint.Config `json:"fit"`
 	Evals  []Eval            `json:"evals"`
