@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/taet-ml/taet/onnx/ort"
 	"github.com/urfave/cli/v2"
@@ -37,10 +39,10 @@ func newApp(g *globalOptions) *cli.App {
 			newFitCommand(g),
 			newEvalCommand(g),
 			newSweepCommand(g),
-			newReportCommand(g),
+			flagsAfterArgs(newReportCommand(g)),
 			newBuildGraphCommand(g),
 			newExportCommand(g),
-			newInspectCommand(g),
+			flagsAfterArgs(newInspectCommand(g)),
 			newDeviceCheckCommand(g), // scripts/gpu-check.sh
 		},
 		Action: func(c *cli.Context) error {
@@ -132,4 +134,21 @@ func checkFlags(c *cli.Context) error {
 		}
 	}
 	return nil
+}
+
+// flagsAfterArgs lets cmd take its flags after its arguments too
+// (taetctl sweep run SWEEP -j 2, taetctl report SWEEP --out DIR), where
+// urfave/cli stops parsing flags: it runs cmd again with the leading
+// arguments moved after the flags.
+func flagsAfterArgs(cmd *cli.Command) *cli.Command {
+	action := cmd.Action
+	cmd.Action = func(c *cli.Context) error {
+		args := c.Args().Slice()
+		first := slices.IndexFunc(args, func(a string) bool { return strings.HasPrefix(a, "-") })
+		if first <= 0 || args[first] == "--" {
+			return action(c)
+		}
+		return cmd.Run(c.Lineage()[1], append(append([]string{cmd.Name}, args[first:]...), args[:first]...)...)
+	}
+	return cmd
 }

@@ -37,7 +37,7 @@ func newDataCommand(g *globalOptions) *cli.Command {
 		Name:        "data",
 		Usage:       "fetch and inspect data sets",
 		Description: "Commands that fetch data sets into the cache and read them the way training does.\n\n" + exitStatusHelp,
-		Subcommands: []*cli.Command{newDataGetCommand(g), newDataListCommand(g), newDataStatsCommand(g)},
+		Subcommands: []*cli.Command{flagsAfterArgs(newDataGetCommand(g)), newDataListCommand(g), newDataStatsCommand(g)},
 	}
 }
 

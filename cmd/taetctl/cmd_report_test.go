@@ -80,13 +80,14 @@ func TestReportOfRealFits(t *testing.T) {
 		Runs           int    `json:"runs"`
 		Missing        []any  `json:"missing"`
 	}
-	if err := json.Unmarshal(run("--json", "report", "runs/s0", "runs/s1"), &sum); err != nil {
+	// Flags may follow the run directories.
+	if err := json.Unmarshal(run("--json", "report", "runs/s0", "runs/s1", "--out", "rep"), &sum); err != nil {
 		t.Fatal(err)
 	}
-	if sum.Type != "report" || sum.Dir != "report" || sum.Configurations != 1 || sum.Runs != 2 || len(sum.Missing) != 0 {
-		t.Fatalf("report summary %+v: want 2 runs in 1 configuration in ./report, nothing missing", sum)
+	if sum.Type != "report" || sum.Dir != "rep" || sum.Configurations != 1 || sum.Runs != 2 || len(sum.Missing) != 0 {
+		t.Fatalf("report summary %+v: want 2 runs in 1 configuration in ./rep, nothing missing", sum)
 	}
-	f, err := os.Open(filepath.Join(dir, "report", report.CSVFile))
+	f, err := os.Open(filepath.Join(dir, "rep", report.CSVFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestReportOfRealFits(t *testing.T) {
 		}
 	}
 	for _, fig := range []string{"recall-01-custom-main.png", "curves-01-custom.png", "tradeoff-main.png"} {
-		if fi, err := os.Stat(filepath.Join(dir, "report", report.FigureDir, fig)); err != nil || fi.Size() == 0 {
+		if fi, err := os.Stat(filepath.Join(dir, "rep", report.FigureDir, fig)); err != nil || fi.Size() == 0 {
 			t.Errorf("figure %s: %v", fig, err)
 		}
 	}

@@ -31,25 +31,10 @@ a fit's directory (checkpoint, metrics.jsonl), its run.log and eval/<label>.json
 
 ` + exitStatusHelp,
 		Subcommands: []*cli.Command{
-			newSweepInitCommand(g), flagsAfterSweep(newSweepRunCommand(g)), flagsAfterSweep(newSweepTaskCommand(g)),
-			flagsAfterSweep(newSweepSlurmCommand(g)), flagsAfterSweep(newSweepStatusCommand(g)),
+			newSweepInitCommand(g), flagsAfterArgs(newSweepRunCommand(g)), flagsAfterArgs(newSweepTaskCommand(g)),
+			flagsAfterArgs(newSweepSlurmCommand(g)), flagsAfterArgs(newSweepStatusCommand(g)),
 		},
 	}
-}
-
-// flagsAfterSweep lets cmd take its flags after the SWEEP argument too
-// (taetctl sweep run SWEEP -j 2), where urfave/cli stops parsing flags:
-// it runs cmd again with SWEEP moved after them.
-func flagsAfterSweep(cmd *cli.Command) *cli.Command {
-	action := cmd.Action
-	cmd.Action = func(c *cli.Context) error {
-		args := c.Args().Slice()
-		if len(args) < 2 || strings.HasPrefix(args[0], "-") || !strings.HasPrefix(args[1], "-") {
-			return action(c)
-		}
-		return cmd.Run(c.Lineage()[1], append(append([]string{cmd.Name}, args[1:]...), args[0])...)
-	}
-	return cmd
 }
 
 // sweepEvalFlags are sweep init's evaluation flags and their keys
