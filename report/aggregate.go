@@ -321,11 +321,16 @@ func (c *Config) label(l string) Label {
 }
 
 // collect runs each run through values, which adds named values, and
-// returns a Metric per name in the order first added.
+// returns a Metric per name in the order first added. A NaN value (a tail
+// recall without tail test images) is no value: n counts the runs that
+// have one.
 func collect(runs []*Run, values func(r *Run, add func(string, float64))) []Metric {
 	var out []Metric
 	for _, r := range runs {
 		values(r, func(name string, x float64) {
+			if math.IsNaN(x) {
+				return
+			}
 			i := slices.IndexFunc(out, func(m Metric) bool { return m.Name == name })
 			if i < 0 {
 				i = len(out)

@@ -117,6 +117,18 @@ func writeSweep(t *testing.T) string {
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
+// TestCollectLeavesOutNaN checks that a run without a value (NaN: a tail
+// recall on a test subset with no tail images) is left out of the mean,
+// the std and n instead of making them NaN.
+func TestCollectLeavesOutNaN(t *testing.T) {
+	runs := []*Run{{Name: "a"}, {Name: "b"}, {Name: "c"}}
+	values := map[string]float64{"a": 0.2, "b": math.NaN(), "c": 0.4}
+	ms := collect(runs, func(r *Run, add func(string, float64)) { add("tail_recall/pgd-20", values[r.Name]) })
+	if len(ms) != 1 || ms[0].Stat.N != 2 || !near(ms[0].Stat.Mean, 0.3) || !near(ms[0].Stat.Std, math.Sqrt(0.02)) || len(ms[0].Runs) != 2 {
+		t.Errorf("collect gave %+v; want mean 0.3, std √0.02, n 2 over runs a and c", ms)
+	}
+}
+
 // TestAggregateSweep checks the statistics against numbers worked out by
 // hand: sample standard deviations (n−1), seeds kept within their method.
 func TestAggregateSweep(t *testing.T) {
