@@ -57,7 +57,7 @@ var listFlags = map[string]bool{"attacks": true, "test-ir": true}
 func newSweepInitCommand(g *globalOptions) *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "sweep directory (required)"},
-		&cli.StringFlag{Name: "grid", Usage: "grid file, TOML (.toml) or YAML (.yaml): [settings] and [[axes]] (instead of the flags below)"},
+		&cli.StringFlag{Name: "grid", Usage: "grid file, TOML (.toml) or YAML (.yaml): [settings] and [[axes]], an axis \"variant\" of named settings (instead of the flags below)"},
 		&cli.StringSliceFlag{Name: "set", Usage: "KEY=V1,V2,… a setting (one value) or an axis (several), by key: " + strings.Join(append(train.SettingKeys(), sweep.EvalKeys...), ", ")},
 	}
 	for _, f := range newFitCommand(g).Flags {
