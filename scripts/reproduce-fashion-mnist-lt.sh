@@ -2,7 +2,7 @@
 # reproduce-fashion-mnist-lt.sh — regenerates docs/results/fashion-mnist-lt.md's
 # numbers: two sweeps (ε = 8/255 and ε = 0.1, the grids beside the page),
 # AutoAttack on the seed-0 runs at 8/255, and a report of each sweep. About
-# 75 minutes on 2 cores. Resumable: run it again after an interruption and
+# 90 minutes on 2 cores. Resumable: run it again after an interruption and
 # finished runs are kept. Sweeps go into runs/repro, reports into
 # docs/results/fashion-mnist-lt/<sweep>.
 set -euo pipefail
