@@ -32,9 +32,10 @@ func rowDetector() map[string][]float32 {
 }
 
 // Example attacks a classifier with FGSM and PGD-20 at ε = 0.5 and reads
-// balanced accuracy and balanced robustness: one FGSM step of 0.5 breaks
-// every image, while PGD-20's twenty steps of 1/255 cannot reach as far. evaluate.Open would read a checkpoint
-// or an exported ONNX file instead, and LoadTestSet a data set's test split.
+// balanced accuracy and balanced robustness: at so large a radius one FGSM
+// step breaks every image, and so do PGD-20's twenty steps of ε/8.
+// evaluate.Open would read a checkpoint or an exported ONNX file instead,
+// and LoadTestSet a data set's test split.
 func Example() {
 	if err := ort.Init(""); err != nil { // the library installed by make ort
 		fmt.Println(err)
@@ -65,5 +66,5 @@ func Example() {
 	// Output:
 	// clean: balanced accuracy 1.00
 	// fgsm: balanced robustness 0.00, max L∞ ≤ ε: true
-	// pgd-20: balanced robustness 1.00, max L∞ ≤ ε: true
+	// pgd-20: balanced robustness 0.00, max L∞ ≤ ε: true
 }
