@@ -3,16 +3,17 @@
 #   make test         run the test suite
 SHELL := /bin/bash
 GO ?= go
-# Debian packages the project needs: the Fashion-MNIST data set, the ONNX checker
-# the tests use, PyTorch (the tests compare training with it, docs/fidelity.md),
-# chromium (the test that opens taetctl report's HTML page), Slurm and munge (the
-# sweep's one-node cluster test); npm and openssl only where the commands are
-# missing (a machine may have Node.js from elsewhere).
-DEB_PACKAGES := dataset-fashion-mnist python3-onnx python3-torch chromium slurm-wlm munge
+# Debian packages the main job needs: the Fashion-MNIST data set; npm and openssl
+# only where the commands are missing (a machine may have Node.js from elsewhere).
+DEB_PACKAGES := dataset-fashion-mnist
+# What the tests add: the ONNX checker, PyTorch (the tests compare training with
+# it, docs/fidelity.md), chromium (the test that opens taetctl report's HTML
+# page), Slurm and munge (the sweep's one-node cluster test).
+TEST_DEB_PACKAGES := python3-onnx python3-torch chromium slurm-wlm munge
 
-.PHONY: setup deb ort build quickstart test bench bench-deps bench-compare clean
+.PHONY: setup deb test-deps ort build quickstart test bench bench-deps bench-compare clean
 
-## setup: Debian packages (Fashion-MNIST, the ONNX checker, npm), ONNX Runtime, the taetctl binary
+## setup: Debian packages (Fashion-MNIST, npm), ONNX Runtime, the taetctl binary
 setup: deb ort build
 
 deb:
@@ -34,11 +35,16 @@ build:
 quickstart: setup
 	scripts/quickstart.sh
 
-## test: the whole suite (what CI runs). It first installs what the numerical
-## tests need (make deb ort), and runs with CI=1, so a test that lacks the
-## runtime, the ONNX checker or Fashion-MNIST fails instead of skipping. The tests
-## run under a one-node Slurm (scripts/slurm-local.sh), stopped afterwards.
-test: deb ort
+## test-deps: the Debian packages of the main job and of the tests
+test-deps:
+	@$(MAKE) --no-print-directory deb DEB_PACKAGES="$(DEB_PACKAGES) $(TEST_DEB_PACKAGES)"
+
+## test: the whole suite (what CI runs). It first installs what the tests need
+## (make test-deps ort), and runs with CI=1, so a test that lacks the runtime,
+## the ONNX checker, PyTorch, chromium, Slurm or Fashion-MNIST fails instead of
+## skipping. The tests run under a one-node Slurm (scripts/slurm-local.sh),
+## stopped afterwards.
+test: test-deps ort
 	$(GO) vet ./...
 	scripts/slurm-local.sh run env CI=1 $(GO) test -timeout 20m ./...
 

@@ -56,7 +56,7 @@ func chromium(t *testing.T, args ...string) []byte {
 // decodes, and a screenshot of it is not blank.
 func TestHTMLInBrowser(t *testing.T) {
 	if _, err := exec.LookPath("chromium"); err != nil {
-		testenv.Missing(t, "needs Debian's chromium to open report.html: make deb installs it (%v)", err)
+		testenv.Missing(t, "needs Debian's chromium to open report.html: make test-deps installs it (%v)", err)
 	}
 	sw := writeSweep(t)
 	runs, err := LoadSweep(sw)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -173,16 +175,38 @@ func TestEvalInterruptedThroughBinary(t *testing.T) {
 
 	cmd := exec.Command(bin, args...)
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stderr = &stderr
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * time.Second)
+	// Interrupt once the first batch is saved (its status line is out),
+	// however fast this machine attacks.
+	batchDone, copied := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc, once := bufio.NewScanner(pipe), sync.Once{}
+		for sc.Scan() {
+			stdout.Write(append(sc.Bytes(), '\n'))
+			if strings.Contains(sc.Text(), `"message_type":"status"`) {
+				once.Do(func() { close(batchDone) })
+			}
+		}
+	}()
+	select {
+	case <-batchDone:
+	case <-copied:
+		t.Fatalf("eval ended before a batch was done:\n%s\n%s", stdout.String(), stderr.String())
+	}
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatalf("SIGINT: %v (did eval finish within 5 s? %s)", err, stdout.String())
+		t.Fatalf("SIGINT: %v", err)
 	}
 	signalled := time.Now()
-	err := cmd.Wait()
+	<-copied
+	err = cmd.Wait()
 	if took := time.Since(signalled); took > 5*time.Second {
 		t.Errorf("eval exited %v after SIGINT, want within 5 s", took)
 	}

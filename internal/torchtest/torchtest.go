@@ -2,7 +2,7 @@
 // taet with the authors' framework: the test's inputs go to the script as
 // JSON on stdin, the script prints its results as JSON on stdout.
 //
-// PyTorch is Debian's python3-torch (make deb installs it). Without it the
+// PyTorch is Debian's python3-torch (make test-deps installs it). Without it the
 // test skips on a developer's machine and fails in CI (package testenv).
 package torchtest
 
