@@ -134,15 +134,13 @@ func LoadGrid(path string) (Grid, error) {
 	for _, a := range f.Axes {
 		ax := Axis{Key: a.Key}
 		if a.Key == VariantKey {
-			if g.Variants, err = variants(a.Values); err != nil {
+			if ax.Values, g.Variants, err = variants(a.Values); err != nil {
 				return Grid{}, fmt.Errorf("%s: %w", path, err)
 			}
+			g.Axes = append(g.Axes, ax)
+			continue
 		}
 		for _, x := range a.Values {
-			if a.Key == VariantKey {
-				ax.Values = append(ax.Values, x.(map[string]any)["name"].(string))
-				continue
-			}
 			v, err := text(a.Key, x, true)
 			if err != nil {
 				return Grid{}, fmt.Errorf("%s: axis %w", path, err)
@@ -154,36 +152,36 @@ func LoadGrid(path string) (Grid, error) {
 	return g, nil
 }
 
-// variants reads the values of a variant axis: tables of settings with a
-// name each.
-func variants(values []any) (map[string][]train.Setting, error) {
-	out := map[string][]train.Setting{}
+// variants reads the values of a variant axis, tables of settings with a
+// name each: the names in order and each one's settings.
+func variants(values []any) (names []string, settings map[string][]train.Setting, err error) {
+	settings = map[string][]train.Setting{}
 	for i, x := range values {
 		t, ok := x.(map[string]any)
 		if !ok {
-			return nil, gridErrorf("%s value %d: %v: want a table of settings with a name", VariantKey, i+1, x)
+			return nil, nil, gridErrorf("%s value %d: %v: want a table of settings with a name", VariantKey, i+1, x)
 		}
 		name, ok := t["name"].(string)
 		if !ok || name == "" {
-			return nil, gridErrorf("%s value %d: no name (a string)", VariantKey, i+1)
+			return nil, nil, gridErrorf("%s value %d: no name (a string)", VariantKey, i+1)
 		}
-		if _, dup := out[name]; dup {
-			return nil, gridErrorf("%s: value %q twice", VariantKey, name)
+		if _, dup := settings[name]; dup {
+			return nil, nil, gridErrorf("%s: value %q twice", VariantKey, name)
 		}
 		flat := map[string]any{}
 		flatten("", t, flat)
 		delete(flat, "name")
-		settings := []train.Setting{}
+		set := []train.Setting{}
 		for _, k := range slices.Sorted(maps.Keys(flat)) {
 			v, err := text(k, flat[k], true)
 			if err != nil {
-				return nil, fmt.Errorf("%s %s: %w", VariantKey, name, err)
+				return nil, nil, fmt.Errorf("%s %s: %w", VariantKey, name, err)
 			}
-			settings = append(settings, train.Setting{Key: k, Value: v})
+			set = append(set, train.Setting{Key: k, Value: v})
 		}
-		out[name] = settings
+		names, settings[name] = append(names, name), set
 	}
-	return out, nil
+	return names, settings, nil
 }
 
 // flatten copies nested tables into out with dotted keys.
