@@ -32,6 +32,17 @@ func runBin(t *testing.T, bin string, env []string, args ...string) (int, string
 	return exitOf(t, err), string(out)
 }
 
+// addFailureCases adds cases to failureCases, so each probe's cases can live
+// in a file of their own; a name given twice is a mistake in the tests.
+func addFailureCases(cases map[string]failureCase) {
+	for name, c := range cases {
+		if _, dup := failureCases[name]; dup {
+			panic("reliability case " + name + " given twice")
+		}
+		failureCases[name] = c
+	}
+}
+
 // failureCases are keyed by the first cell of their row in docs/reliability.md.
 var failureCases = map[string]failureCase{
 	"A second fit into a run directory another fit is writing": func(t *testing.T, bin, dir string) (int, string) {
