@@ -8,13 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/data"
 	"github.com/taet-ml/taet/eval"
 	"github.com/taet-ml/taet/internal/atomicfile"
+	"github.com/taet-ml/taet/internal/boundedfile"
 	"github.com/taet-ml/taet/internal/runlock"
 )
 
@@ -113,7 +113,10 @@ func (r *Runner) Run(ctx context.Context) (*Results, error) {
 			defer lock.Release()
 		}
 	}
-	st := r.load()
+	st, err := r.load()
+	if err != nil {
+		return nil, err
+	}
 	test, d := r.Test, r.Test.ImageSize()
 	for _, spec := range r.Attacks {
 		cfg := fmt.Sprintf("%T%+v", spec.Attack, spec.Attack)
@@ -181,22 +184,29 @@ func (r *Runner) key() string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// StateCap is the size of the largest state file Run reads: the
+// predictions of ten attacks on 50,000 images take about 1 MiB.
+const StateCap = 64 << 20
+
 // load returns the saved state if it belongs to this evaluation, else a
-// fresh one.
-func (r *Runner) load() *state {
+// fresh one; a state file over StateCap is an error wrapping
+// boundedfile.ErrTooLarge (not read, and not overwritten).
+func (r *Runner) load() (*state, error) {
 	if r.State == "" {
-		return &state{Attacks: map[string]*partial{}}
+		return &state{Attacks: map[string]*partial{}}, nil
 	}
 	st := &state{Key: r.key(), Attacks: map[string]*partial{}}
-	b, err := os.ReadFile(r.State)
-	if err != nil {
-		return st
+	b, err := boundedfile.ReadFile(r.State, StateCap, "an evaluation state")
+	if errors.Is(err, boundedfile.ErrTooLarge) {
+		return nil, err
+	} else if err != nil {
+		return st, nil
 	}
 	var saved state
 	if json.Unmarshal(b, &saved) != nil || saved.Key != st.Key || saved.Attacks == nil {
-		return st
+		return st, nil
 	}
-	return &saved
+	return &saved, nil
 }
 
 // ErrLocked is wrapped by Run's error when another process is running an

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/data"
+	"github.com/taet-ml/taet/internal/boundedfile"
 	"github.com/taet-ml/taet/train"
 	"gopkg.in/yaml.v3"
 )
@@ -89,9 +89,13 @@ type gridFile struct {
 	} `toml:"axes" yaml:"axes"`
 }
 
-// LoadGrid reads a grid file: TOML (.toml) or YAML (.yaml, .yml).
+// GridCap is the size of the largest grid file LoadGrid reads.
+const GridCap = 16 << 20
+
+// LoadGrid reads a grid file: TOML (.toml) or YAML (.yaml, .yml), of at
+// most GridCap bytes (else an error wrapping boundedfile.ErrTooLarge).
 func LoadGrid(path string) (Grid, error) {
-	b, err := os.ReadFile(path)
+	b, err := boundedfile.ReadFile(path, GridCap, "a grid file")
 	if err != nil {
 		return Grid{}, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/taet-ml/taet/checkpoint"
 	"github.com/taet-ml/taet/internal/atomicfile"
+	"github.com/taet-ml/taet/internal/boundedfile"
 )
 
 // ManifestFile is the manifest's name in a sweep directory.
@@ -65,10 +66,15 @@ type Eval struct {
 	Tail    int      `json:"tail"` // classes in the tail view; 0: evaluate.DefaultTail
 }
 
-// Load reads the manifest of the sweep in dir.
+// ManifestCap is the size of the largest manifest Load reads and Init
+// writes: a run takes about 1.5 KiB, so some 170,000 runs.
+const ManifestCap = 256 << 20
+
+// Load reads the manifest of the sweep in dir, of at most ManifestCap
+// bytes (else an error wrapping boundedfile.ErrTooLarge).
 func Load(dir string) (*Manifest, error) {
 	path := filepath.Join(dir, ManifestFile)
-	b, err := os.ReadFile(path)
+	b, err := boundedfile.ReadFile(path, ManifestCap, "a sweep manifest")
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +101,9 @@ func Init(dir string, m *Manifest) (created bool, err error) {
 	}
 	b = append(b, '\n')
 	path := filepath.Join(dir, ManifestFile)
+	if len(b) > ManifestCap {
+		return false, fmt.Errorf("%s: %d runs make %s, over the cap of %s that Load reads: split the grid", path, len(m.Runs), boundedfile.Size(int64(len(b))), boundedfile.Size(ManifestCap))
+	}
 	if old, err := Load(dir); err == nil {
 		ob, _ := json.MarshalIndent(old, "", "  ")
 		if bytes.Equal(append(ob, '\n'), b) {
