@@ -2,6 +2,8 @@ package sweep
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/taet-ml/taet/attacks"
+	"github.com/taet-ml/taet/checkpoint"
 	"github.com/taet-ml/taet/data"
 	"github.com/taet-ml/taet/internal/boundedfile"
 	"github.com/taet-ml/taet/train"
@@ -30,7 +33,19 @@ type Grid struct {
 	// the value's name: named combinations of settings that a product of
 	// axes cannot express, such as methods with their own stages.
 	Variants map[string][]train.Setting
+	// MaxRuns bounds the runs of the grid (0: DefaultMaxRuns): Expand
+	// refuses a larger product of axes before it makes any run.
+	MaxRuns int
 }
+
+// DefaultMaxRuns is Grid.MaxRuns when none is given: more runs than a
+// grid is usually meant to have (a typo such as --seed 0,1,…,999 in two
+// axes), and a manifest of about 15 MiB.
+const DefaultMaxRuns = 10_000
+
+// ErrTooManyRuns is wrapped by Expand's error about a grid of more than
+// Grid.MaxRuns runs.
+var ErrTooManyRuns = errors.New("too many runs")
 
 // VariantKey is the axis whose values are named combinations of settings
 // (Grid.Variants), given in a grid file as tables with a name:
@@ -258,12 +273,15 @@ func (g Grid) check() error {
 			return gridErrorf("%s: an axis without values", a.Key)
 		}
 		swept[a.Key] = true
-		seen := map[string]bool{}
+		seen := map[string]string{} // by the value as run names hold it
 		for _, v := range a.Values {
-			if seen[v] {
-				return gridErrorf("%s: value %q twice", a.Key, v)
+			if prev, ok := seen[pathSafe(v)]; ok {
+				if prev == v {
+					return gridErrorf("%s: value %q twice", a.Key, v)
+				}
+				return gridErrorf("%s: values %q and %q both name runs …-%s_%s: rename one", a.Key, prev, v, a.Key, pathSafe(v))
 			}
-			seen[v] = true
+			seen[pathSafe(v)] = v
 		}
 	}
 	for name, settings := range g.Variants {
@@ -285,19 +303,23 @@ func (g Grid) check() error {
 // the caller fills it in. Runs are
 // the axes' product, the last axis varying fastest; run i is named
 // "<i>-<key>_<value>-…" over the axes, zero-padded to the last index.
+// A grid of more than MaxRuns runs is refused (ErrTooManyRuns) before any
+// run is made; so are two runs with the same settings once resolved (lr
+// 0.1 and 0.10, eps 8/255 and 0.0313725…, two variants alike).
 func Expand(g Grid) (*Manifest, error) {
 	if err := g.check(); err != nil {
 		return nil, err
 	}
-	n := 1
-	for _, a := range g.Axes {
-		n *= len(a.Values)
+	n, err := g.Runs()
+	if err != nil {
+		return nil, err
 	}
 	m := &Manifest{Format: ManifestFormat, Axes: make([]Axis, len(g.Axes)), Runs: make([]Run, 0, n)}
 	for i, a := range g.Axes { // copies: the manifest does not alias the grid
 		m.Axes[i] = Axis{Key: a.Key, Values: slices.Clone(a.Values)}
 	}
 	width := len(strconv.Itoa(n - 1))
+	same := map[string]string{} // run name by its resolved settings
 	for i := range n {
 		settings := slices.Clone(g.Settings)
 		values := map[string]string{}
@@ -325,9 +347,38 @@ func Expand(g Grid) (*Manifest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("run %s: %w", name, err)
 		}
+		key, err := json.Marshal(struct {
+			Fit   checkpoint.Config
+			Evals []Eval
+		}{r.Fit, r.Evals})
+		if err != nil {
+			return nil, err
+		}
+		if prev, dup := same[string(key)]; dup {
+			return nil, gridErrorf("runs %s and %s have the same settings (values that read alike, such as 0.1 and 0.10?): give each once", prev, name)
+		}
+		same[string(key)] = name
 		m.Runs = append(m.Runs, r)
 	}
 	return m, nil
+}
+
+// Runs returns the number of runs of the grid, the product of its axes'
+// lengths, or an error wrapping ErrTooManyRuns when it exceeds MaxRuns
+// (checked as it multiplies, so it never overflows).
+func (g Grid) Runs() (int, error) {
+	limit := cmp.Or(g.MaxRuns, DefaultMaxRuns)
+	n := 1
+	for _, a := range g.Axes {
+		if n *= len(a.Values); n > limit {
+			var sizes []string
+			for _, a := range g.Axes {
+				sizes = append(sizes, fmt.Sprintf("%s %d", a.Key, len(a.Values)))
+			}
+			return 0, fmt.Errorf("%w: the axes (%s) make more than %d runs", ErrTooManyRuns, strings.Join(sizes, " × "), limit)
+		}
+	}
+	return n, nil
 }
 
 // pathSafe replaces what a file name should not hold.

@@ -8,7 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/taet-ml/taet/checkpoint"
 	"github.com/taet-ml/taet/train"
 )
 
@@ -123,6 +125,9 @@ func TestBadGridsNameTheKey(t *testing.T) {
 		{"fixed and swept", Grid{Settings: []train.Setting{{Key: "ir", Value: "10"}}, Axes: []Axis{{Key: "ir", Values: []string{"10", "100"}}}}, "ir"},
 		{"two axes", Grid{Axes: []Axis{{Key: "seed", Values: []string{"0"}}, {Key: "seed", Values: []string{"1"}}}}, "seed"},
 		{"value twice", Grid{Axes: []Axis{{Key: "lr", Values: []string{"0.1", "0.1"}}}}, "lr"},
+		{"value twice as a number", Grid{Axes: []Axis{{Key: "lr", Values: []string{"0.1", "0.10"}}}}, "the same settings"},
+		{"eps twice as a number", Grid{Axes: []Axis{{Key: "pgd.eps", Values: []string{"8/255", "0.03137254901960784"}}}}, "the same settings"},
+		{"names alike", Grid{Axes: []Axis{{Key: "data", Values: []string{"/d/a b", "/d/a_b"}}}}, "rename one"},
 		{"bad number", Grid{Axes: []Axis{{Key: "pgd.eps", Values: []string{"8/255", "big"}}}}, "pgd.eps"},
 		{"out of range", Grid{Settings: []train.Setting{{Key: "ir", Value: "0.5"}}}, "imbalance ratio"},
 		{"bad method", Grid{Axes: []Axis{{Key: "method", Values: []string{"taet", "mart"}}}}, "method"},
@@ -144,8 +149,13 @@ func TestBadGridsNameTheKey(t *testing.T) {
 		{"variant without a name", "g.toml", "[[axes]]\nkey = \"variant\"\nvalues = [{method = \"at\"}]\n", "no name"},
 		{"variant not a table", "g.toml", "[[axes]]\nkey = \"variant\"\nvalues = [\"at\"]\n", "variant"},
 		{"variant twice", "g.toml", "[[axes]]\nkey = \"variant\"\nvalues = [{name = \"a\"}, {name = \"a\"}]\n", `"a" twice`},
+		{"variants named alike", "g.toml", "[[axes]]\nkey = \"variant\"\nvalues = [{name = \"a/b\", ir = 10}, {name = \"a_b\", ir = 20}]\n", "rename one"},
+		{"variants alike", "g.toml", "[[axes]]\nkey = \"variant\"\nvalues = [{name = \"a\", ir = 10}, {name = \"b\", ir = 10.0}]\n", "the same settings"},
 	} {
-		_, err := LoadGrid(writeFile(t, c.file, c.text))
+		g, err := LoadGrid(writeFile(t, c.file, c.text))
+		if err == nil {
+			_, err = Expand(g)
+		}
 		if err == nil || !strings.Contains(err.Error(), c.key) {
 			t.Errorf("%s: error %v, want one naming %q", c.name, err, c.key)
 		}
@@ -252,5 +262,58 @@ func TestInitRefusesAChangedSweep(t *testing.T) {
 	loaded, err := Load(dir)
 	if err != nil || !reflect.DeepEqual(loaded, m) {
 		t.Errorf("Load: %v; manifest round trip differs:\n%+v\n%+v", err, loaded, m)
+	}
+}
+
+// TestGridRunsBounded checks that a grid of more runs than MaxRuns is
+// refused before any run is made (a million-run grid in well under a
+// second), and that MaxRuns raises the bound.
+func TestGridRunsBounded(t *testing.T) {
+	values := make([]string, 1000)
+	for i := range values {
+		values[i] = strconv.Itoa(i)
+	}
+	g := Grid{Axes: []Axis{{Key: "seed", Values: values}, {Key: "eval.seed", Values: values}}}
+	start := time.Now()
+	if _, err := Expand(g); !errors.Is(err, ErrTooManyRuns) || !strings.Contains(err.Error(), "seed 1000 × eval.seed 1000") ||
+		!strings.Contains(err.Error(), strconv.Itoa(DefaultMaxRuns)) {
+		t.Errorf("a million runs: %v, want ErrTooManyRuns naming the axes and the bound", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("refusing took %v: the runs were made first?", took)
+	}
+	g.Axes[1].Values = values[:3]
+	g.Settings = []train.Setting{{Key: "stages", Value: "ce:1"}}
+	if n, err := g.Runs(); err != nil || n != 3000 {
+		t.Errorf("3000 runs: %d, %v", n, err)
+	}
+	g.MaxRuns = 2999
+	if _, err := Expand(g); !errors.Is(err, ErrTooManyRuns) {
+		t.Errorf("3000 runs with MaxRuns 2999: %v, want ErrTooManyRuns", err)
+	}
+	g.MaxRuns, g.Axes[0].Values = 3, values[:1]
+	if m, err := Expand(g); err != nil || len(m.Runs) != 3 {
+		t.Errorf("3 runs with MaxRuns 3: %v", err)
+	}
+}
+
+// TestInitRefusesAFitDirectory checks that a sweep is not made in a
+// directory that holds a fit's checkpoint or lock.
+func TestInitRefusesAFitDirectory(t *testing.T) {
+	m, err := Expand(Grid{Settings: []train.Setting{{Key: "stages", Value: "ce:1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{checkpoint.File, train.LockFile} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Init(dir, m); !errors.Is(err, ErrHoldsFit) || !strings.Contains(err.Error(), f) {
+			t.Errorf("a directory with %s: %v, want ErrHoldsFit naming it", f, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
+			t.Errorf("a directory with %s: a manifest was written", f)
+		}
 	}
 }

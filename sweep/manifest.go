@@ -15,6 +15,7 @@ import (
 	"github.com/taet-ml/taet/checkpoint"
 	"github.com/taet-ml/taet/internal/atomicfile"
 	"github.com/taet-ml/taet/internal/boundedfile"
+	"github.com/taet-ml/taet/train"
 )
 
 // ManifestFile is the manifest's name in a sweep directory.
@@ -91,9 +92,15 @@ func Load(dir string) (*Manifest, error) {
 // ErrExists is wrapped by Init's error when the directory holds another sweep.
 var ErrExists = errors.New("holds a different sweep")
 
+// ErrHoldsFit is wrapped by Init's error when the directory holds a fit.
+var ErrHoldsFit = errors.New("holds a fit, not a sweep")
+
 // Init writes m as the manifest of the sweep in dir (atomically), creating
 // dir. If dir already holds a manifest, Init changes nothing: it returns
 // false if that manifest equals m, an error wrapping ErrExists otherwise.
+// A directory that holds a fit (its checkpoint or lock file) is refused
+// with an error wrapping ErrHoldsFit: a sweep's runs live in runs/, not
+// beside a fit's files.
 func Init(dir string, m *Manifest) (created bool, err error) {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -112,6 +119,11 @@ func Init(dir string, m *Manifest) (created bool, err error) {
 		return false, fmt.Errorf("%s %w (%s): choose another directory, or remove it to start over", dir, ErrExists, firstDifference(old, m))
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return false, err
+	}
+	for _, f := range []string{checkpoint.File, train.LockFile} {
+		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
+			return false, fmt.Errorf("%s %w (%s): choose another directory for the sweep", dir, ErrHoldsFit, f)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return false, err

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/taet-ml/taet/internal/boundedfile"
 	"github.com/taet-ml/taet/onnx/ort"
 	"github.com/taet-ml/taet/sweep"
 	"github.com/taet-ml/taet/train"
@@ -59,6 +60,7 @@ func newSweepInitCommand(g *globalOptions) *cli.Command {
 		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "sweep directory (required)"},
 		&cli.StringFlag{Name: "grid", Usage: "grid file, TOML (.toml) or YAML (.yaml): [settings] and [[axes]], an axis \"variant\" of named settings (instead of the flags below)"},
 		&cli.StringSliceFlag{Name: "set", Usage: "KEY=V1,V2,… a setting (one value) or an axis (several), by key: " + strings.Join(append(train.SettingKeys(), sweep.EvalKeys...), ", ")},
+		&cli.IntFlag{Name: "max-runs", Value: sweep.DefaultMaxRuns, Usage: "refuse a grid of more runs than this (checked before any run is made)"},
 	}
 	for _, f := range newFitCommand(g).Flags {
 		name := f.Names()[0]
@@ -99,12 +101,20 @@ alone if its settings are the same, refused if not.
 			if out == "" {
 				return usagef("--out: give the sweep directory")
 			}
+			if c.Int("max-runs") < 1 {
+				return usagef("--max-runs %d: want at least 1", c.Int("max-runs"))
+			}
 			grid, err := sweepGrid(c)
-			if err != nil {
+			if errors.Is(err, boundedfile.ErrTooLarge) {
+				return dataError{fmt.Errorf("--grid: %w", err)}
+			} else if err != nil {
 				return usageError{err}
 			}
+			grid.MaxRuns = c.Int("max-runs")
 			m, err := sweep.Expand(grid)
-			if err != nil {
+			if errors.Is(err, sweep.ErrTooManyRuns) {
+				return usagef("%v: raise --max-runs if you mean it", err)
+			} else if err != nil {
 				return usageError{err}
 			}
 			for i, r := range m.Runs { // as fit does: the cached copy of a data set given no path
@@ -115,7 +125,7 @@ alone if its settings are the same, refused if not.
 				}
 			}
 			created, err := sweep.Init(out, m)
-			if errors.Is(err, sweep.ErrExists) {
+			if errors.Is(err, sweep.ErrExists) || errors.Is(err, sweep.ErrHoldsFit) {
 				return usageError{err}
 			} else if err != nil {
 				return err
@@ -124,16 +134,47 @@ alone if its settings are the same, refused if not.
 			if !created {
 				verb = "unchanged:"
 			}
-			p := newPrinter(*g, c.App.Writer, c.App.ErrWriter)
-			p.note("%s %s, %d runs", verb, filepath.Join(out, sweep.ManifestFile), len(m.Runs))
-			return resultLines(p, m.Runs, func(w io.Writer) error {
-				for _, r := range m.Runs {
-					fmt.Fprintf(w, "%s\n", r.Name)
-				}
-				return nil
-			})
+			return printSweepSummary(newPrinter(*g, c.App.Writer, c.App.ErrWriter), verb, filepath.Join(out, sweep.ManifestFile), m)
 		},
 	}
+}
+
+// summaryNames is how many run names, and values of each axis, sweep
+// init prints (sweep status lists every run).
+const summaryNames = 5
+
+// printSweepSummary says what sweep init wrote: the manifest, the number
+// of runs, the axes and the first summaryNames names.
+func printSweepSummary(p printer, verb, manifest string, m *sweep.Manifest) error {
+	names := make([]string, min(summaryNames, len(m.Runs)))
+	for i := range names {
+		names[i] = m.Runs[i].Name
+	}
+	s := struct {
+		MessageType string       `json:"message_type"` // "sweep"
+		Manifest    string       `json:"manifest"`
+		Created     bool         `json:"created"`
+		Runs        int          `json:"runs"`
+		Axes        []sweep.Axis `json:"axes"`
+		First       []string     `json:"first_runs"`
+	}{"sweep", manifest, verb == "wrote", len(m.Runs), m.Axes, names}
+	return p.result(s, func(w io.Writer) error {
+		fmt.Fprintf(w, "%s %s: %d runs\n", verb, manifest, len(m.Runs))
+		for _, a := range m.Axes {
+			values := strings.Join(a.Values[:min(summaryNames, len(a.Values))], ", ")
+			if len(a.Values) > summaryNames {
+				values += fmt.Sprintf(", … (%d values)", len(a.Values))
+			}
+			fmt.Fprintf(w, "  axis %s: %s\n", a.Key, values)
+		}
+		for _, n := range names {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
+		if more := len(m.Runs) - len(names); more > 0 {
+			fmt.Fprintf(w, "  … and %d more (taetctl sweep status %s)\n", more, filepath.Dir(manifest))
+		}
+		return nil
+	})
 }
 
 // settingOf returns the setting key a fit flag gives, or "".
