@@ -3,6 +3,7 @@ package attacks
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -148,8 +149,9 @@ func Suite(name string, eps float64) ([]Spec, error) {
 	return out, nil
 }
 
-// Select returns the attacks named (spaces around a name ignored) at
-// radius eps, or, when names is empty, the suite called suite.
+// Select returns the attacks named (spaces around a name ignored; each
+// once, else an error) at radius eps, or, when names is empty, the suite
+// called suite.
 func Select(suite string, names []string, eps float64) ([]Spec, error) {
 	if len(names) == 0 {
 		return Suite(suite, eps)
@@ -159,6 +161,9 @@ func Select(suite string, names []string, eps float64) ([]Spec, error) {
 		s, err := ByName(strings.TrimSpace(name), eps)
 		if err != nil {
 			return nil, err
+		}
+		if slices.ContainsFunc(out, func(o Spec) bool { return o.Name == s.Name }) {
+			return nil, fmt.Errorf("attack %s given twice: give each attack once", s.Name)
 		}
 		out = append(out, s)
 	}

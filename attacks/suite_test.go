@@ -160,3 +160,12 @@ func ExampleRunDataset() {
 	// clean balanced accuracy 1.00, balanced robustness 0.50
 	// recall under attack: [0.5 0.5] max L∞ within ε: true
 }
+
+func TestSelectRefusesAnAttackTwice(t *testing.T) {
+	if s, err := attacks.Select("", []string{"fgsm", " pgd-20"}, attacks.DefaultEps); err != nil || len(s) != 2 {
+		t.Fatalf("fgsm, pgd-20: %v, %v", s, err)
+	}
+	if _, err := attacks.Select("", []string{"fgsm", " fgsm"}, attacks.DefaultEps); err == nil {
+		t.Error("fgsm twice: accepted, want an error")
+	}
+}

@@ -31,7 +31,12 @@ func newApp(g *globalOptions) *cli.App {
 		Usage:   "adversarially robust training on long-tailed data (TAET), with ONNX Runtime",
 		Version: version,
 		Flags:   globalFlags(),
-		Before:  g.read,
+		Before: func(c *cli.Context) error { // the app's level: the whole command line is in c.Args()
+			if err := checkRepeated(c.App.Commands, c.Args().Slice()); err != nil {
+				return err
+			}
+			return g.read(c)
+		},
 		Commands: []*cli.Command{
 			newVersionCommand(g),
 			newDataCommand(g),
@@ -132,6 +137,50 @@ func checkFlags(c *cli.Context) error {
 				return usagef("--%s %v: want a finite number", ff.Name, v)
 			}
 		}
+	}
+	return nil
+}
+
+// checkRepeated refuses a flag given twice to one command, under any of
+// its names (--method taet --method at, -o a --out b): the parser would
+// keep the last without a word. Flags meant to repeat, the slice flags
+// (--stage, --set, --attacks, --milestones), may. args is the command line
+// after the app's own flags, the command first; it is read as Go's flag
+// package reads it (--name=value or --name value, booleans without a
+// value, nothing after --), across arguments too, as flagsAfterArgs
+// commands take flags after them. Unknown flags are left to the parser.
+func checkRepeated(cmds []*cli.Command, args []string) error {
+	var flags []cli.Flag
+	given := map[string]string{} // a flag's first name → how it was given
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return nil
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			if j := slices.IndexFunc(cmds, func(c *cli.Command) bool { return c.HasName(a) }); j >= 0 {
+				flags, cmds, given = cmds[j].Flags, cmds[j].Subcommands, map[string]string{}
+			}
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		j := slices.IndexFunc(flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), name) })
+		if j < 0 {
+			continue
+		}
+		f := flags[j]
+		if df, ok := f.(cli.DocGenerationFlag); ok && df.TakesValue() && !hasValue && i+1 < len(args) {
+			i++
+			a += " " + args[i]
+		}
+		if sf, ok := f.(cli.DocGenerationSliceFlag); ok && sf.IsSliceFlag() {
+			continue
+		}
+		first := f.Names()[0]
+		if prev, dup := given[first]; dup {
+			return usagef("--%s given twice (%s, then %s): give each flag once", first, prev, a)
+		}
+		given[first] = a
 	}
 	return nil
 }

@@ -198,3 +198,59 @@ func TestResumeRefusesContradictingFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagGivenTwiceExit2 gives every flag of every command twice: each
+// one is a usage error naming the flag, before the command does anything;
+// slice flags (--stage, --set, --attacks, --milestones) may repeat.
+func TestFlagGivenTwiceExit2(t *testing.T) {
+	app := newApp(&globalOptions{})
+	var walk func(path []string, cmds []*cli.Command)
+	walk = func(path []string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			p := append(slices.Clone(path), c.Name)
+			for _, f := range c.Flags {
+				name := f.Names()[0]
+				once := []string{"--" + name}
+				if df, ok := f.(cli.DocGenerationFlag); ok && df.TakesValue() {
+					once = append(once, "1")
+				}
+				args := append(append(slices.Clone(p), once...), once...)
+				err := checkRepeated(app.Commands, args)
+				if sf, ok := f.(cli.DocGenerationSliceFlag); ok && sf.IsSliceFlag() {
+					if err != nil {
+						t.Errorf("%v: %v, want a slice flag to repeat", args, err)
+					}
+					continue
+				}
+				if got := exitCode(context.Background(), err); got != exitUsage || !strings.Contains(fmt.Sprint(err), "--"+name+" given twice") {
+					t.Errorf("%v: exit %d (%v), want %d naming --%s", args, got, err, exitUsage, name)
+				}
+			}
+			walk(p, c.Subcommands)
+		}
+	}
+	walk(nil, app.Commands)
+	for _, args := range [][]string{
+		{"fit", "-o", "a", "--out=b"}, {"sweep", "init", "--method", "taet", "--out", "x", "--method=at"}, {"report", "SWEEP", "--out", "a", "-o", "b"},
+	} {
+		if err := checkRepeated(app.Commands, args); exitCode(context.Background(), err) != exitUsage {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
+	}
+	for _, args := range [][]string{
+		{"fit", "--stage", "ce:1", "--stage", "hel:1", "--milestones", "1", "--milestones", "2"},
+		{"sweep", "init", "--set", "lr=0.1", "--set", "hel.alpha=0.1,0.2"},
+		{"eval", "--attacks", "fgsm", "--attacks", "pgd-20"},
+		{"--json", "ops", "--json"},          // one per level: the command's overrides the app's
+		{"fit", "--out", "a", "--", "--out"}, // nothing after --
+		{"sweep", "run", "init", "-j", "2"},  // a sweep directory named like a command
+		{"eval", "--eps", "--eps"},           // a value that looks like a flag
+	} {
+		if err := checkRepeated(app.Commands, args); err != nil {
+			t.Errorf("%v: %v, want no error", args, err)
+		}
+	}
+	if err := runTaetctl("fit", "--method", "taet", "--method", "at", "--data", "/nonexistent"); exitCode(context.Background(), err) != exitUsage {
+		t.Errorf("fit --method twice through the app: %v, want a usage error", err)
+	}
+}
