@@ -3,8 +3,10 @@ package report
 import (
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/taet-ml/taet/internal/atomicfile"
+	"golang.org/x/sys/unix"
 )
 
 // The files Write writes into the report directory, and the directory of
@@ -26,10 +29,85 @@ const (
 	FigureDir    = "figures"
 )
 
-// Write writes the report into dir (created if needed), each file
-// atomically: report.md, report.csv, report.json, the figures under
-// figures/ and report.html with the figures embedded.
-func (rep *Report) Write(dir string) error {
+// Write writes the report into dir: report.md, report.csv, report.json,
+// the figures under figures/ and report.html with the figures embedded.
+// Every file is written into a temporary directory beside dir, which then
+// takes dir's place (an atomic exchange where the file system has one), so
+// a failure (a full disk) leaves the previous report whole and no mixed
+// one. dir must be missing, empty or a report Write wrote (holding its
+// files only): a directory holding anything else is refused, not
+// replaced.
+func (rep *Report) Write(dir string) (err error) {
+	if err := checkReportDir(dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(dir)), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(filepath.Clean(dir)), "."+filepath.Base(dir)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp makes 0700 directories
+		return err
+	}
+	if err := rep.writeFiles(tmp); err != nil {
+		return err
+	}
+	return replaceDir(tmp, dir)
+}
+
+// reportEntries are the names Write puts into a report directory.
+var reportEntries = []string{MarkdownFile, CSVFile, JSONFile, HTMLFile, FigureDir}
+
+// checkReportDir refuses a dir that holds anything but a report's files.
+func checkReportDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !slices.Contains(reportEntries, e.Name()) {
+			return fmt.Errorf("%s holds %s, which is not a report's: Write replaces the whole directory, so give a new or report directory", dir, e.Name())
+		}
+	}
+	return nil
+}
+
+// replaceDir puts the directory tmp in dir's place: a plain rename when
+// dir is missing; else an atomic exchange (renameat2 RENAME_EXCHANGE) or,
+// where the file system has none, dir moved aside first (and back on
+// failure); then the old dir is removed.
+func replaceDir(tmp, dir string) error {
+	err := os.Rename(tmp, dir)
+	if err == nil {
+		return nil
+	}
+	if _, serr := os.Stat(dir); serr != nil {
+		return err
+	}
+	old := tmp + ".old"
+	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_EXCHANGE); err == nil {
+		return os.RemoveAll(tmp) // now the old report
+	}
+	if err := os.Rename(dir, old); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return errors.Join(err, os.Rename(old, dir))
+	}
+	return os.RemoveAll(old)
+}
+
+// writeFiles writes the report's files into the directory dir.
+func (rep *Report) writeFiles(dir string) error {
 	if err := os.MkdirAll(filepath.Join(dir, FigureDir), 0o755); err != nil {
 		return err
 	}

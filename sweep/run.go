@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +40,10 @@ const (
 	Evaluating Stage = "evaluating" // fitted; an evaluation record missing
 	Finished   Stage = "finished"   // fitted, every record written
 	Failed     Stage = "failed"     // the last attempt failed (FailedFile)
+	// Broken: a file of the run is there but unusable (a corrupt
+	// checkpoint, an invalid record, another run's record); Err says which.
+	// Running it again fails the same way until the file is removed.
+	Broken Stage = "broken"
 )
 
 // State is a run's progress.
@@ -60,6 +66,8 @@ func (s State) String() string {
 		return fmt.Sprintf("evaluating, %d/%d done", s.Evals, s.Of)
 	case Failed:
 		return fmt.Sprintf("failed at epoch %d/%d, eval %d/%d: %s", s.Epoch, s.Epochs, s.Evals, s.Of, s.Err)
+	case Broken:
+		return "broken: " + s.Err
 	}
 	return string(s.Stage)
 }
@@ -69,16 +77,28 @@ func RecordPath(sweepDir string, r Run, e Eval) string {
 	return filepath.Join(sweepDir, r.Dir, evaluate.RecordDir, e.Label+".json")
 }
 
-// StateOf reads run r's state from its files in the sweep in sweepDir.
+// StateOf reads run r's state from its files in the sweep in sweepDir. A
+// checkpoint or record that is there but unusable makes the run Broken,
+// whatever FailedFile says.
 func StateOf(sweepDir string, r Run) State {
 	dir := filepath.Join(sweepDir, r.Dir)
 	s := State{Stage: Pending, Epochs: r.Fit.Epochs(), Of: len(r.Evals)}
-	if st, _, err := checkpoint.Load(dir); err == nil {
+	broken := func(err error) State { s.Stage, s.Err = Broken, err.Error(); return s }
+	st, err := loadCheckpoint(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return broken(err)
+	default:
 		s.Epoch, s.Stage = min(st.Epoch, s.Epochs), Fitting
 	}
 	if s.Epoch == s.Epochs {
 		for _, e := range r.Evals {
-			if _, err := evaluate.LoadRecord(RecordPath(sweepDir, r, e)); err == nil {
+			done, err := recordDone(sweepDir, r, e, st)
+			if err != nil {
+				return broken(err)
+			}
+			if done {
 				s.Evals++
 			}
 		}
@@ -91,6 +111,37 @@ func StateOf(sweepDir string, r Run) State {
 		s.Stage, s.Err = Failed, strings.TrimSpace(string(b))
 	}
 	return s
+}
+
+// loadCheckpoint returns the state of the checkpoint in run directory
+// dir; an error wrapping fs.ErrNotExist when there is none yet.
+func loadCheckpoint(dir string) (checkpoint.State, error) {
+	path := filepath.Join(dir, checkpoint.File)
+	if _, err := os.Lstat(path); err != nil {
+		return checkpoint.State{}, err
+	}
+	st, _, err := checkpoint.Load(path)
+	return st, err
+}
+
+// recordDone says whether run r, fitted into checkpoint state st, has
+// the record of its evaluation e: false if there is none yet, an error if
+// the file there is no valid record (evaluate.ErrRecord) or the record of
+// another checkpoint (evaluate.ErrForeign: copied or linked from another
+// run).
+func recordDone(sweepDir string, r Run, e Eval, st checkpoint.State) (bool, error) {
+	path := RecordPath(sweepDir, r, e)
+	rec, err := evaluate.LoadRecord(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	if err := rec.Of(st.SHA256); err != nil {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	return true, nil
 }
 
 // Options configure RunLocal and RunTask.
@@ -113,15 +164,26 @@ type Event struct {
 	Line  string
 }
 
+// Summary is what RunLocal did.
+type Summary struct {
+	Runs     int // the sweep's
+	Finished int // finished when RunLocal returned, here or by another process
+	// Elsewhere names the unfinished runs another process is running
+	// (holding the run's fit or evaluation lock): another `sweep run` or a
+	// Slurm task. They are not failures.
+	Elsewhere []string
+}
+
 // RunLocal runs the unfinished runs of the sweep in dir, Jobs at a time,
-// each as RunTask does. A failed run does not stop the others; RunLocal
-// then returns an error naming the failed runs. When ctx is cancelled it
-// starts no more runs, lets the running ones checkpoint, and returns
-// ctx.Err().
-func RunLocal(ctx context.Context, dir string, o Options) error {
+// each as RunTask does. A run that another process is running is left to
+// it (Summary.Elsewhere), and one that another process finished is
+// skipped. A failed run does not stop the others; RunLocal then returns an
+// error naming the failed runs. When ctx is cancelled it starts no more
+// runs, lets the running ones checkpoint, and returns ctx.Err().
+func RunLocal(ctx context.Context, dir string, o Options) (Summary, error) {
 	m, err := Load(dir)
 	if err != nil {
-		return err
+		return Summary{}, err
 	}
 	jobs := max(1, o.Jobs)
 	threads := o.Threads
@@ -147,8 +209,8 @@ func RunLocal(ctx context.Context, dir string, o Options) error {
 	}
 	close(todo)
 	var (
-		wg     sync.WaitGroup
-		failed []string
+		wg                sync.WaitGroup
+		failed, elsewhere []string
 	)
 	for range jobs {
 		wg.Go(func() {
@@ -156,23 +218,41 @@ func RunLocal(ctx context.Context, dir string, o Options) error {
 				if ctx.Err() != nil {
 					return
 				}
-				if err := runOne(ctx, dir, r, threads, report); err != nil && ctx.Err() == nil {
-					mu.Lock()
+				err := runOne(ctx, dir, r, threads, report)
+				mu.Lock()
+				switch {
+				case err == nil || ctx.Err() != nil:
+				case isLocked(err):
+					elsewhere = append(elsewhere, r.Name)
+				default:
 					failed = append(failed, r.Name)
-					mu.Unlock()
 				}
+				mu.Unlock()
 			}
 		})
 	}
 	wg.Wait()
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return Summary{}, ctx.Err()
+	}
+	sum := Summary{Runs: len(m.Runs)}
+	for _, r := range m.Runs {
+		if StateOf(dir, r).Stage == Finished {
+			sum.Finished++
+		} else if slices.Contains(elsewhere, r.Name) {
+			sum.Elsewhere = append(sum.Elsewhere, r.Name) // in the sweep's order
+		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%d of %d runs failed (see %s and %s in their directories): %s",
+		return sum, fmt.Errorf("%d of %d runs failed (see %s and %s in their directories): %s",
 			len(failed), len(m.Runs), FailedFile, LogFile, strings.Join(failed, ", "))
 	}
-	return nil
+	return sum, nil
+}
+
+// isLocked says whether err is runOne's about a run another process holds.
+func isLocked(err error) bool {
+	return errors.Is(err, train.ErrLocked) || errors.Is(err, evaluate.ErrLocked)
 }
 
 // ErrIndex is wrapped by RunTask's error about a run index out of range.
@@ -227,7 +307,7 @@ func runOne(ctx context.Context, sweepDir string, r Run, threads int, report fun
 		switch {
 		case err != nil && ctx.Err() != nil:
 			lg.printf("interrupted: %v", err)
-		case errors.Is(err, train.ErrLocked) || errors.Is(err, evaluate.ErrLocked):
+		case isLocked(err):
 			lg.printf("left to the process running it: %v", err) // not a failure of the run
 		case err != nil:
 			lg.printf("failed: %v", err)
@@ -242,8 +322,14 @@ func runOne(ctx context.Context, sweepDir string, r Run, threads int, report fun
 	if err := fit(ctx, dir, r, threads, lg); err != nil {
 		return err
 	}
+	st, err := loadCheckpoint(dir)
+	if err != nil {
+		return err
+	}
 	for _, e := range r.Evals {
-		if _, err := evaluate.LoadRecord(RecordPath(sweepDir, r, e)); err == nil {
+		if done, err := recordDone(sweepDir, r, e, st); err != nil {
+			return fmt.Errorf("evaluation %s: %w", e.Label, err)
+		} else if done {
 			continue
 		}
 		if err := evaluateRun(ctx, sweepDir, r, e, threads, lg); err != nil {
@@ -259,15 +345,13 @@ func fit(ctx context.Context, dir string, r Run, threads int, lg *runLog) error 
 	cfg := r.Fit
 	cfg.Threads = threads
 	resume := false
-	if _, err := os.Stat(filepath.Join(dir, checkpoint.File)); err == nil {
-		st, _, err := checkpoint.Load(dir)
-		if err != nil {
-			return err
-		}
+	if st, err := loadCheckpoint(dir); err == nil {
 		if st.Epoch >= cfg.Epochs() {
 			return nil
 		}
 		resume = true
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	_, err := train.Fit(ctx, cfg, dir, resume, lg)
 	return err

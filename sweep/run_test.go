@@ -13,6 +13,8 @@ import (
 	"github.com/taet-ml/taet/data"
 	"github.com/taet-ml/taet/evaluate"
 	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/internal/runlock"
+	"github.com/taet-ml/taet/internal/safetensors"
 	"github.com/taet-ml/taet/internal/testenv"
 	"github.com/taet-ml/taet/train"
 )
@@ -57,7 +59,7 @@ func TestRunLocalResumesWithoutLosingWork(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	err = RunLocal(ctx, dir, Options{Jobs: 1, Threads: 2, Progress: func(e Event) {
+	_, err = RunLocal(ctx, dir, Options{Jobs: 1, Threads: 2, Progress: func(e Event) {
 		if e.Run.Index == 1 && e.State.Stage == Fitting && e.State.Epoch == 1 {
 			cancel()
 		}
@@ -83,7 +85,7 @@ func TestRunLocalResumesWithoutLosingWork(t *testing.T) {
 	rec0 := RecordPath(dir, m.Runs[0], m.Runs[0].Evals[0])
 	fr0, _ := os.Stat(rec0)
 
-	if err := RunLocal(context.Background(), dir, Options{Jobs: 2, Threads: 2}); err != nil {
+	if _, err := RunLocal(context.Background(), dir, Options{Jobs: 2, Threads: 2}); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadFile(ckpt0)
@@ -114,7 +116,7 @@ func TestRunLocalResumesWithoutLosingWork(t *testing.T) {
 		}
 	}
 	// Everything finished: a third RunLocal does nothing.
-	if err := RunLocal(context.Background(), dir, Options{Jobs: 2}); err != nil {
+	if _, err := RunLocal(context.Background(), dir, Options{Jobs: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := os.ReadFile(ckpt0); !bytes.Equal(again, before) {
@@ -138,7 +140,7 @@ func TestRunTaskFailureIsRecorded(t *testing.T) {
 	if _, err := Init(dir, m); err != nil {
 		t.Fatal(err)
 	}
-	err = RunLocal(context.Background(), dir, Options{})
+	_, err = RunLocal(context.Background(), dir, Options{})
 	if err == nil || !strings.Contains(err.Error(), m.Runs[0].Name) {
 		t.Fatalf("RunLocal: %v, want an error naming %s", err, m.Runs[0].Name)
 	}
@@ -147,5 +149,107 @@ func TestRunTaskFailureIsRecorded(t *testing.T) {
 	}
 	if err := RunTask(context.Background(), dir, 1, Options{}); !errors.Is(err, ErrIndex) {
 		t.Errorf("RunTask index 1 of 1 run: %v, want ErrIndex", err)
+	}
+}
+
+// TestStateOfBrokenFiles checks the states a run's own files give, and
+// that a corrupt checkpoint, an invalid record and another run's record
+// make it broken with the reason, never pending or finished.
+func TestStateOfBrokenFiles(t *testing.T) {
+	dir := t.TempDir()
+	m, err := Expand(tinyGrid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, other := m.Runs[0], m.Runs[1]
+	run := filepath.Join(dir, r.Dir)
+	if s := StateOf(dir, r); s.Stage != Pending {
+		t.Fatalf("no files: %v, want pending", s)
+	}
+	save := func(r Run, w float32) checkpoint.State {
+		t.Helper()
+		st := checkpoint.State{Config: r.Fit, Epoch: r.Fit.Epochs(), Classes: 10}
+		if err := os.MkdirAll(filepath.Join(dir, r.Dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := checkpoint.Save(filepath.Join(dir, r.Dir), st, []safetensors.Tensor{{Name: "w", Shape: []int64{1}, Data: []float32{w}}}); err != nil {
+			t.Fatal(err)
+		}
+		st, _, err := checkpoint.Load(filepath.Join(dir, r.Dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	st, otherSt := save(r, 1), save(other, 2)
+	record := func(identity string) evaluate.Record {
+		return evaluate.Record{Format: evaluate.RecordFormat, Checkpoint: "somewhere", Identity: identity, TestIR: 1, Images: 2, Eps: 0.03,
+			Results: []evaluate.AttackRecord{{Attack: "clean", Balanced: 0.5, Accuracy: 0.5, Recall: []float64{1, 0}, Support: []int{1, 1}}}}
+	}
+	path := RecordPath(dir, r, r.Evals[0])
+	if s := StateOf(dir, r); s.Stage != Evaluating {
+		t.Fatalf("fitted: %v, want evaluating", s)
+	}
+	for _, tc := range []struct {
+		name  string
+		rec   evaluate.Record
+		stage Stage
+		err   string
+	}{
+		{"own record", record(st.SHA256), Finished, ""},
+		{"a record without identity", record(""), Finished, ""},
+		{"another run's record", record(otherSt.SHA256), Broken, "another checkpoint"},
+		{"balanced robustness 42", func() evaluate.Record { x := record(st.SHA256); x.Results[0].Balanced = 42; return x }(), Broken, "balanced_robustness 42"},
+	} {
+		if err := tc.rec.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		if s := StateOf(dir, r); s.Stage != tc.stage || !strings.Contains(s.Err, tc.err) {
+			t.Errorf("%s: %v, want %s with %q", tc.name, s, tc.stage, tc.err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(run, checkpoint.File), []byte("not a checkpoint"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s := StateOf(dir, r); s.Stage != Broken || !strings.Contains(s.Err, checkpoint.File) {
+		t.Errorf("a corrupt checkpoint: %v, want broken naming it", s)
+	}
+	if err := os.WriteFile(filepath.Join(run, FailedFile), []byte("an older failure\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if s := StateOf(dir, r); s.Stage != Broken {
+		t.Errorf("a corrupt checkpoint and an older failure: %v, want broken", s)
+	}
+}
+
+// TestRunLocalLeavesRunsToOtherProcesses holds a run's fit lock as
+// another `sweep run` would: RunLocal leaves that run alone and names it,
+// without calling it a failure or writing FailedFile.
+func TestRunLocalLeavesRunsToOtherProcesses(t *testing.T) {
+	dir := t.TempDir()
+	g := tinyGrid()
+	g.Axes = nil
+	m, err := Expand(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Init(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, m.Runs[0].Dir)
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := runlock.Acquire(filepath.Join(run, train.LockFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release()
+	sum, err := RunLocal(context.Background(), dir, Options{})
+	if err != nil || sum.Runs != 1 || sum.Finished != 0 || len(sum.Elsewhere) != 1 || sum.Elsewhere[0] != m.Runs[0].Name {
+		t.Errorf("RunLocal: %+v, %v; want the run left to the lock's holder, no error", sum, err)
+	}
+	if _, err := os.Stat(filepath.Join(run, FailedFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s written for a run another process holds: %v", FailedFile, err)
 	}
 }

@@ -279,14 +279,18 @@ stops every run within a step, keeping its checkpoint; run the same command to g
 				return err
 			}
 			d := newSweepDisplay(*g, c.App.Writer, c.App.ErrWriter)
-			err = sweep.RunLocal(c.Context, dir, sweep.Options{Jobs: c.Int("jobs"), Threads: g.Threads, Progress: d.update})
+			sum, err := sweep.RunLocal(c.Context, dir, sweep.Options{Jobs: c.Int("jobs"), Threads: g.Threads, Progress: d.update})
 			d.finish()
 			if err != nil && c.Context.Err() != nil {
 				return fmt.Errorf("%w; go on with: taetctl sweep run %s", err, dir)
 			} else if err != nil {
 				return err
 			}
-			d.p.note("every run of %s finished (taetctl sweep status %s)", dir, dir)
+			elsewhere := ""
+			if len(sum.Elsewhere) > 0 {
+				elsewhere = "; being run by another process: " + strings.Join(sum.Elsewhere, ", ")
+			}
+			d.p.note("%d of %d runs of %s finished%s (taetctl sweep status %s)", sum.Finished, sum.Runs, dir, elsewhere, dir)
 			return nil
 		},
 	}
