@@ -199,7 +199,9 @@ func flatten(cfg checkpoint.Config) (map[string]string, error) {
 
 // read loads the run's checkpoint state and evaluation records. A missing
 // checkpoint is an error unless optional (a sweep run not started yet); a
-// file that is there but unreadable always is.
+// file that is there but unreadable always is, and so is a record of
+// another checkpoint than the run's (evaluate.ErrForeign: copied or linked
+// from another run).
 func (r *Run) read(optional bool) error {
 	path := filepath.Join(r.Dir, checkpoint.File)
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
@@ -226,6 +228,11 @@ func (r *Run) read(optional bool) error {
 		rec, err := evaluate.LoadRecord(f)
 		if err != nil {
 			return err
+		}
+		if r.State != nil {
+			if err := rec.Of(r.State.SHA256); err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
 		}
 		r.Records[strings.TrimSuffix(filepath.Base(f), ".json")] = rec
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image/png"
 	"math"
@@ -39,7 +40,7 @@ func (f fixtureRun) write(t *testing.T, dir string) {
 			TrainLoss: 2 - float64(e), CleanBAcc: 0.4 + 0.1*float64(e), RobustBAcc: 0.1 * float64(e+1),
 			Seconds: f.epochSeconds, EvalSeconds: 1, EvalImages: 30})
 	}
-	ts := []safetensors.Tensor{{Name: "w", Shape: []int64{1}, Data: []float32{1}}}
+	ts := []safetensors.Tensor{{Name: "w", Shape: []int64{1}, Data: []float32{float32(f.cfg.Seed)}}} // runs of other seeds differ
 	if err := checkpoint.Save(dir, st, ts); err != nil {
 		t.Fatal(err)
 	}
@@ -54,10 +55,10 @@ func (f fixtureRun) write(t *testing.T, dir string) {
 // tail) with clean balanced accuracy clean, PGD-20 balanced robustness
 // robust, and attack seconds 1 (clean) and pgdSeconds.
 func record(clean, robust, pgdSeconds float64) evaluate.Record {
-	return evaluate.Record{Format: evaluate.RecordFormat, Model: "resnet18", Dataset: "fashion-mnist", Images: 30,
+	return evaluate.Record{Format: evaluate.RecordFormat, Model: "resnet18", Dataset: "fashion-mnist", TestIR: 1, Images: 30,
 		TailClasses: 1, ClassNames: []string{"a", "b", "c"}, TrainCounts: []int{100, 30, 10},
 		Results: []evaluate.AttackRecord{
-			{Attack: "clean", Balanced: clean, TailRecall: clean - 0.2, Recall: []float64{clean + 0.2, clean, clean - 0.2},
+			{Attack: "clean", Balanced: clean, TailRecall: max(0, clean-0.2), Recall: []float64{min(1, clean+0.2), clean, max(0, clean-0.2)},
 				Support: []int{10, 10, 10}, Seconds: 1},
 			{Attack: "pgd-20", Balanced: robust, TailRecall: robust / 2, Recall: []float64{robust, robust, math.NaN()},
 				Support: []int{10, 10, 0}, Seconds: pgdSeconds},
@@ -363,7 +364,7 @@ func TestLoadRunsGroupsBySettings(t *testing.T) {
 			cfg.Threads = int(seed) + 1
 			d := filepath.Join(dir, fmt.Sprintf("a%v-s%d", alpha, seed))
 			fixtureRun{cfg: cfg, epochs: 2, epochSeconds: 5,
-				records: map[string]evaluate.Record{"main": record(alpha+float64(seed), 0.1, 1)}}.write(t, d)
+				records: map[string]evaluate.Record{"main": record(alpha+0.5*float64(seed), 0.1, 1)}}.write(t, d)
 			dirs = append(dirs, d)
 		}
 	}
@@ -377,8 +378,8 @@ func TestLoadRunsGroupsBySettings(t *testing.T) {
 	}
 	for i, c := range rep.Configs {
 		m, _ := c.Label("main").Metric("clean_bacc")
-		if w := []float64{0.6, 0.7}[i]; m.N != 2 || !near(m.Mean, w) || !near(m.Std, math.Sqrt(0.5)) {
-			t.Errorf("%s clean_bacc %+v, want mean %v, std √0.5, n 2", c.Name, m.Stat, w)
+		if w := []float64{0.35, 0.45}[i]; m.N != 2 || !near(m.Mean, w) || !near(m.Std, math.Sqrt(0.125)) {
+			t.Errorf("%s clean_bacc %+v, want mean %v, std √0.125, n 2", c.Name, m.Stat, w)
 		}
 	}
 	if len(rep.Missing) != 0 {
@@ -427,5 +428,87 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 	}
 	if _, err := LoadSweep(dir); err == nil || !strings.Contains(err.Error(), sweep.ManifestFile) {
 		t.Errorf("bad manifest: %v, want an error naming it", err)
+	}
+}
+
+// TestLoadRefusesBadAndForeignRecords checks that a record with a number
+// out of range, or one that names another checkpoint than its run's, is
+// refused naming the file, not reported.
+func TestLoadRefusesBadAndForeignRecords(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	fixtureRun{cfg: config("taet", 0, 0), epochs: 2}.write(t, a)
+	fixtureRun{cfg: config("taet", 1, 0), epochs: 2}.write(t, b)
+	stA, _, err := checkpoint.Load(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(b, evaluate.RecordDir, "main.json")
+	for _, tc := range []struct {
+		name string
+		edit func(r *evaluate.Record)
+		want string
+	}{
+		{"balanced robustness -5", func(r *evaluate.Record) { r.Results[1].Balanced = -5 }, "balanced_robustness -5"},
+		{"accuracy 1e308", func(r *evaluate.Record) { r.Results[0].Accuracy = 1e308 }, "accuracy 1e+308"},
+		{"a's record in b", func(r *evaluate.Record) { r.Identity, r.Checkpoint = stA.SHA256, a }, "another checkpoint"},
+	} {
+		rec := record(0.5, 0.2, 1)
+		tc.edit(&rec)
+		if err := rec.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadRuns([]string{a, b}); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error naming %s and %q", tc.name, err, path, tc.want)
+		}
+	}
+}
+
+// TestWriteReplacesTheWholeReport checks that a second Write leaves no
+// file of the first behind (a figure no longer drawn), no temporary
+// directory beside it, and that a directory holding other files is refused
+// and left as it is.
+func TestWriteReplacesTheWholeReport(t *testing.T) {
+	sw := writeSweep(t)
+	runs, err := LoadSweep(sw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Aggregate("fixture sweep", runs)
+	out := filepath.Join(sw, "report")
+	if err := rep.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(out, FigureDir, "recall-99-old.png")
+	if err := os.WriteFile(stale, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a figure of the previous report survived the new one: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, HTMLFile)); err != nil {
+		t.Error(err)
+	}
+	entries, _ := os.ReadDir(sw)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("%s left beside the report", e.Name())
+		}
+	}
+	mine := filepath.Join(t.TempDir(), "notes")
+	if err := os.MkdirAll(mine, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mine, "thesis.tex"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Write(mine); err == nil || !strings.Contains(err.Error(), "thesis.tex") {
+		t.Errorf("a directory of other files: %v, want a refusal naming thesis.tex", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(mine, "thesis.tex")); err != nil || string(b) != "mine" {
+		t.Errorf("the refused directory changed: %q, %v", b, err)
 	}
 }
