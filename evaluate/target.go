@@ -14,6 +14,7 @@ import (
 	"github.com/taet-ml/taet/checkpoint"
 	"github.com/taet-ml/taet/data"
 	"github.com/taet-ml/taet/graphs"
+	"github.com/taet-ml/taet/internal/boundedfile"
 	"github.com/taet-ml/taet/onnx"
 	"github.com/taet-ml/taet/onnx/ort"
 	"github.com/taet-ml/taet/ortoracle"
@@ -37,10 +38,47 @@ type Target struct {
 	// GradientFree is set when the target gives logits only (an exported
 	// ONNX file): only gradient-free attacks (square) can run on it.
 	GradientFree bool
+	// ActivationBytes estimates the memory each image of a batch takes in
+	// the attack graphs (activationBytes); 0 where unknown (an ONNX file).
+	ActivationBytes int64
 	// Oracles returns the attack oracles for a CW confidence bound κ
-	// (attacks.Spec.Kappa; the other losses ignore it).
+	// (attacks.Spec.Kappa; the other losses ignore it). Their sessions
+	// are built on first use, for batches of Batch images.
 	Oracles func(kappa float64) attacks.OracleSet
-	close   func()
+	// Batch is the batch size of the sessions; CapBatch lowers it.
+	Batch int
+	close func()
+}
+
+// MemoryBudget is CapBatch's budget for sessions on dev: on the CPU half
+// the memory this process may still take (ort.AvailableMemory), leaving
+// the rest to the test set, the weights and other processes; on a GPU
+// none (0), as the device's memory is not known here.
+func MemoryBudget(dev ort.Device) int64 {
+	if dev.CUDA {
+		return 0
+	}
+	return ort.AvailableMemory() / 2
+}
+
+// ErrBatchMemory is wrapped by CapBatch's error about a batch whose
+// activations exceed the memory budget.
+var ErrBatchMemory = errors.New("batch too large for the memory")
+
+// CapBatch lowers t.Batch to n, the number of test images, when it is
+// larger (a larger batch attacks padding only), and returns it. If the
+// attack graphs' activations at that batch, ActivationBytes an image,
+// exceed budget bytes (0: no budget), it returns an error wrapping
+// ErrBatchMemory that names the largest batch within the budget. Call it
+// before the first Oracles call, which builds the sessions.
+func (t *Target) CapBatch(n int, budget int64) (int, error) {
+	t.Batch = max(1, min(t.Batch, n))
+	if budget > 0 && t.ActivationBytes > 0 && int64(t.Batch)*t.ActivationBytes > budget {
+		return t.Batch, fmt.Errorf("batch %d: %w: the attack graphs take about %s an image, %s in all, over the budget of %s; want at most %d",
+			t.Batch, ErrBatchMemory, boundedfile.Size(t.ActivationBytes>>10<<10), boundedfile.Size(int64(t.Batch)*t.ActivationBytes>>20<<20),
+			boundedfile.Size(budget>>20<<20), max(1, budget/t.ActivationBytes))
+	}
+	return t.Batch, nil
 }
 
 // Close releases the target's sessions.
@@ -57,22 +95,48 @@ func (t *Target) Close() {
 // fields it knows.
 func NewTarget(net graphs.Net, values map[string][]float32, image []int64, classes, batch int, opts ort.Options) *Target {
 	sets := map[float64]*ortoracle.Set{}
-	return &Target{
-		Classes: classes, Image: image,
-		Oracles: func(kappa float64) attacks.OracleSet {
-			s, ok := sets[kappa]
-			if !ok {
-				s = ortoracle.NewSet(net, values, image, batch, classes, kappa, opts)
-				sets[kappa] = s
-			}
-			return s.Get
-		},
-		close: func() {
-			for _, s := range sets {
-				s.Close()
-			}
-		},
+	t := &Target{Classes: classes, Image: image, Batch: batch}
+	t.Oracles = func(kappa float64) attacks.OracleSet {
+		s, ok := sets[kappa]
+		if !ok {
+			s = ortoracle.NewSet(net, values, image, t.Batch, classes, kappa, opts)
+			sets[kappa] = s
+		}
+		return s.Get
 	}
+	t.close = func() {
+		for _, s := range sets {
+			s.Close()
+		}
+	}
+	return t
+}
+
+// activationBytes estimates the memory an image adds to a batch in net's
+// attack graphs: the sum of every node output's size (4 bytes a value,
+// parameters as graph inputs, not counted) in the input-gradient graph,
+// whose backward pass keeps the forward values, at batch 2 less that at
+// batch 1. The runtime reuses buffers, so this errs on the safe side.
+func activationBytes(net graphs.Net, image []int64) (int64, error) {
+	head, _, err := ortoracle.LossHead("ce", 0)
+	if err != nil {
+		return 0, err
+	}
+	var sum [2]int64
+	for i := range sum {
+		g, err := graphs.InputGradGraph(graphs.GraphSpec{Name: "activations", Batch: int64(i + 1), Image: image, Net: net, Loss: head}, nil)
+		if err != nil {
+			return 0, err
+		}
+		for _, n := range g.Proto.GetGraph().GetNode() {
+			for _, out := range n.GetOutput() {
+				if shape, ok := g.ValueShape(out); ok {
+					sum[i] += 4 * onnx.Numel(shape)
+				}
+			}
+		}
+	}
+	return sum[1] - sum[0], nil
 }
 
 // Open returns the target at path: an ONNX file written by taetctl export
@@ -100,6 +164,9 @@ func OpenCheckpoint(path string, batch int, opts ort.Options) (*Target, error) {
 		return nil, err
 	}
 	t := NewTarget(net, n.Values, n.Image, n.Options.Classes, batch, opts)
+	if t.ActivationBytes, err = activationBytes(net, n.Image); err != nil {
+		return nil, err
+	}
 	t.Model, t.ClassNames = n.Model, n.ClassNames
 	t.TrainCounts, t.Identity = n.State.Split.Counts, n.State.SHA256
 	t.Dataset, t.DataPath = n.State.Config.Dataset, n.State.Config.DataPath
@@ -137,20 +204,33 @@ func OpenONNX(path string, batch int, opts ort.Options) (*Target, error) {
 			return nil, fmt.Errorf("%w: %s: input_shape %q: %v", ErrTarget, path, meta["input_shape"], err)
 		}
 	}
-	lo, err := ortoracle.NewLogits(b, image, batch, classes, opts)
-	if err != nil {
-		return nil, err
-	}
 	var names []string
 	json.Unmarshal([]byte(meta["class_names"]), &names) // absent or malformed: no names
 	sum := sha256.Sum256(b)
-	return &Target{
+	t := &Target{
 		Model: meta["model"], Classes: classes, Image: image, ClassNames: names,
 		Identity: hex.EncodeToString(sum[:]), Dataset: meta["dataset"], DataPath: data.DefaultPath(meta["dataset"]),
-		GradientFree: true,
-		Oracles:      func(float64) attacks.OracleSet { return func(string) (attacks.Oracle, error) { return lo, nil } },
-		close:        lo.Close,
-	}, nil
+		GradientFree: true, Batch: batch,
+	}
+	var lo *ortoracle.Logits
+	t.Oracles = func(float64) attacks.OracleSet {
+		return func(string) (attacks.Oracle, error) {
+			if lo == nil {
+				l, err := ortoracle.NewLogits(b, image, t.Batch, classes, opts)
+				if err != nil {
+					return nil, fmt.Errorf("%w: %s: %w", ErrTarget, path, err)
+				}
+				lo = l
+			}
+			return lo, nil
+		}
+	}
+	t.close = func() {
+		if lo != nil {
+			lo.Close()
+		}
+	}
+	return t, nil
 }
 
 // Check returns an error naming the first attack of specs the target

@@ -219,7 +219,7 @@ func (c *Config) aggregate() {
 		}
 	}
 	c.Training = collect(c.Runs, func(r *Run, add func(string, float64)) {
-		if !r.Finished() {
+		if !r.Finished() || len(r.State.Metrics) == 0 { // a checkpoint without metrics is not taet's, but no reason to crash
 			return
 		}
 		ms := r.State.Metrics

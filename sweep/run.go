@@ -383,9 +383,13 @@ func evaluateRun(ctx context.Context, sweepDir string, r Run, e Eval, threads in
 	if err != nil {
 		return err
 	}
+	batch, err := tgt.CapBatch(test.N, evaluate.MemoryBudget(dev))
+	if err != nil {
+		return fmt.Errorf("eval.batch: %w", err)
+	}
 	lg.printf("eval %s: %d test images (IR %g), attacks %s, eps %.4f", e.Label, test.N, e.TestIR, specNames(specs), e.Eps)
 	rec := RecordPath(sweepDir, r, e)
-	run := evaluate.Runner{Target: tgt, Test: test, Attacks: specs, Seed: e.Seed, Batch: e.Batch,
+	run := evaluate.Runner{Target: tgt, Test: test, Attacks: specs, Seed: e.Seed, Batch: batch,
 		State: filepath.Join(sweepDir, r.Dir, e.Label+".eval-state.json"), Progress: lg.evalProgress}
 	res, err := run.Run(ctx)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/evaluate"
 	"github.com/taet-ml/taet/internal/atomicfile"
+	"github.com/taet-ml/taet/internal/boundedfile"
 	"github.com/taet-ml/taet/onnx/ort"
 	"github.com/taet-ml/taet/report"
 	"github.com/taet-ml/taet/train"
@@ -179,16 +180,25 @@ func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr
 	if err != nil {
 		return dataError{fmt.Errorf("%s: %w", o.Checkpoint, err)}
 	}
+	batch, err := tgt.CapBatch(test.N, evaluate.MemoryBudget(o.Device))
+	if err != nil {
+		return usagef("--batch: %v", err)
+	}
+	pr := newEvalProgress(g, stdout, stderr)
+	if batch < o.Batch {
+		pr.p.note("--batch %d capped to %d, the test images to attack", o.Batch, batch)
+	}
 	statePath := o.State
 	if statePath == "" {
 		statePath = filepath.Join(runDir(o.Checkpoint), "eval-state.json")
 	}
-	pr := newEvalProgress(g, stdout, stderr)
-	r := evaluate.Runner{Target: tgt, Test: test, Attacks: specs, Seed: o.Seed, Batch: o.Batch, State: statePath, Progress: pr.update}
+	r := evaluate.Runner{Target: tgt, Test: test, Attacks: specs, Seed: o.Seed, Batch: batch, State: statePath, Progress: pr.update}
 	res, err := r.Run(ctx)
 	pr.finish()
 	if errors.Is(err, evaluate.ErrLocked) {
 		return dataError{fmt.Errorf("%w; wait for that evaluation to end, or give another --state", err)}
+	} else if errors.Is(err, boundedfile.ErrTooLarge) {
+		return dataError{fmt.Errorf("--state: %w", err)}
 	} else if err != nil {
 		return err
 	}

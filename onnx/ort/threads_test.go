@@ -1,6 +1,7 @@
 package ort_test
 
 import (
+	"os"
 	"testing"
 
 	"github.com/taet-ml/taet/onnx/ort"
@@ -16,5 +17,12 @@ func TestCheckThreads(t *testing.T) {
 		if err := ort.CheckThreads(n); err == nil {
 			t.Errorf("CheckThreads(%d) accepted it (max %d)", n, ort.MaxThreads())
 		}
+	}
+}
+
+func TestAvailableMemory(t *testing.T) {
+	got := ort.AvailableMemory()
+	if _, err := os.Stat("/proc/meminfo"); err == nil && (got < 1<<20 || got > 1<<50) {
+		t.Errorf("AvailableMemory() = %d bytes: want a plausible amount, from /proc/meminfo here", got)
 	}
 }
