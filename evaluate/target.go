@@ -113,18 +113,16 @@ func NewTarget(net graphs.Net, values map[string][]float32, image []int64, class
 }
 
 // activationBytes estimates the memory an image adds to a batch in net's
-// attack graphs: the sum of every node output's size (4 bytes a value,
-// parameters as graph inputs, not counted) in the input-gradient graph,
-// whose backward pass keeps the forward values, at batch 2 less that at
-// batch 1. The runtime reuses buffers, so this errs on the safe side.
+// attack graphs: the values of the forward pass, which an attack's
+// backward pass keeps, that is the sum of every node output's size (4
+// bytes a value; parameters are graph inputs, not counted) of the
+// x → logits graph at batch 2 less that at batch 1. Measured on a 1/8-width
+// ResNet-18 on 28×28 images (FGSM, peak RSS at batch 2000 less that at
+// batch 500): 0.53 MiB an image; this estimate: 0.76 MiB.
 func activationBytes(net graphs.Net, image []int64) (int64, error) {
-	head, _, err := ortoracle.LossHead("ce", 0)
-	if err != nil {
-		return 0, err
-	}
 	var sum [2]int64
 	for i := range sum {
-		g, err := graphs.InputGradGraph(graphs.GraphSpec{Name: "activations", Batch: int64(i + 1), Image: image, Net: net, Loss: head}, nil)
+		g, err := graphs.EvalGraph(graphs.GraphSpec{Name: "activations", Batch: int64(i + 1), Image: image, Net: net}, nil)
 		if err != nil {
 			return 0, err
 		}
