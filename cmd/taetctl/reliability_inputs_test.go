@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/taet-ml/taet/checkpoint"
@@ -172,7 +173,7 @@ func init() {
 				t.Fatalf("first report: exit %d\n%s", code, msg)
 			}
 			before := readTree(t, out)
-			fill(t, disk)
+			fill(t, disk, 48<<10) // room for each figure (under 30 KiB), not for report.html (95 KiB, the figures embedded)
 			code, msg := runBin(t, bin, nil, "report", run, "--out", out, "--title", "second")
 			if after := readTree(t, out); !equalTrees(before, after) {
 				t.Errorf("the failed report changed the previous one: %d files before, %d after", len(before), len(after))
@@ -262,19 +263,15 @@ func smallDisk(t *testing.T, size string) string {
 	return dir
 }
 
-// fill fills the file system of dir, leaving nothing free.
-func fill(t *testing.T, dir string) {
+// fill fills the file system of dir up to leave bytes.
+func fill(t *testing.T, dir string, leave int64) {
 	t.Helper()
-	f, err := os.Create(filepath.Join(dir, "filler"))
-	if err != nil {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			return
-		}
+	if err := os.WriteFile(filepath.Join(dir, "filler"), make([]byte, int64(st.Bavail)*st.Bsize-leave), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

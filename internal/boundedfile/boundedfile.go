@@ -2,8 +2,8 @@
 // and states, sweep manifests, grid files) with a size cap, so that an
 // over-size file is refused with its name and the cap instead of being read
 // into memory: the cap is checked on the bytes actually read (through an
-// io.LimitReader of cap+1 bytes), not on what stat says, so a file that
-// grows while it is read, or a pipe, is bounded too.
+// io.LimitReader of cap+1 bytes) as well as on what stat says, so a file
+// that grows while it is read, or a pipe, is bounded too.
 package boundedfile
 
 import (
@@ -25,14 +25,21 @@ func ReadFile(path string, limit int64, what string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > limit {
+		return nil, tooLarge(path, limit, what) // without reading it
+	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: %w of %s for %s", path, ErrTooLarge, Size(limit), what)
+		return nil, tooLarge(path, limit, what)
 	}
 	return b, nil
+}
+
+func tooLarge(path string, limit int64, what string) error {
+	return fmt.Errorf("%s: %w of %s for %s", path, ErrTooLarge, Size(limit), what)
 }
 
 // Size writes n bytes in binary units (64 MiB).

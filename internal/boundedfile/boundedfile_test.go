@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/taet-ml/taet/internal/boundedfile"
@@ -37,5 +38,25 @@ func TestSize(t *testing.T) {
 		if got := boundedfile.Size(n); got != want {
 			t.Errorf("Size(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestReadFileBoundsWhatItReads reads a named pipe, which stat cannot
+// size: the cap holds on the bytes read.
+func TestReadFileBoundsWhatItReads(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip(err)
+	}
+	go func() {
+		f, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		f.Write(make([]byte, 1<<16)) // the reader stops at cap+1 bytes; the rest fails with EPIPE
+	}()
+	if _, err := boundedfile.ReadFile(fifo, 100, "a pipe"); !errors.Is(err, boundedfile.ErrTooLarge) {
+		t.Errorf("64 KiB through a pipe, cap 100: %v, want ErrTooLarge", err)
 	}
 }
