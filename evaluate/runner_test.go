@@ -10,6 +10,7 @@ import (
 
 	"github.com/taet-ml/taet/attacks"
 	"github.com/taet-ml/taet/evaluate"
+	"github.com/taet-ml/taet/internal/boundedfile"
 	"github.com/taet-ml/taet/internal/ortest"
 	"github.com/taet-ml/taet/internal/synthdata"
 	"github.com/taet-ml/taet/onnx/ort"
@@ -76,5 +77,29 @@ func TestGradientFreeTarget(t *testing.T) {
 	}
 	if err := tgt.Check([]attacks.Spec{sq}); err != nil {
 		t.Errorf("square on a gradient-free target: %v", err)
+	}
+}
+
+// TestRunnerRefusesAnOverSizeState: a state file over StateCap is neither
+// read nor overwritten.
+func TestRunnerRefusesAnOverSizeState(t *testing.T) {
+	ortest.Init(t)
+	test := synthdata.Stripes(20, 12, 4)
+	tgt := evaluate.NewTarget(linear, rowDetector(), test.Shape(), 10, 20, ort.Options{Threads: 1})
+	defer tgt.Close()
+	state := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(state, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(state, evaluate.StateCap+1); err != nil { // sparse
+		t.Fatal(err)
+	}
+	fgsm, _ := attacks.ByName("fgsm", 0.1)
+	r := &evaluate.Runner{Target: tgt, Test: test, Attacks: []attacks.Spec{fgsm}, Seed: 1, Batch: 20, State: state}
+	if _, err := r.Run(context.Background()); !errors.Is(err, boundedfile.ErrTooLarge) {
+		t.Errorf("an over-size state: %v, want ErrTooLarge", err)
+	}
+	if fi, err := os.Stat(state); err != nil || fi.Size() != evaluate.StateCap+1 {
+		t.Errorf("the over-size state was changed: %v", err)
 	}
 }
