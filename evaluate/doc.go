@@ -12,4 +12,11 @@
 // Results are typed values (per-class recall, balanced robustness, the
 // worst class, the largest perturbation; see package eval): formatting them
 // is the caller's business.
+//
+// Target.CapBatch bounds the sessions' batch before they are built: to the
+// test images (a larger batch attacks padding only) and to a memory budget
+// (MemoryBudget), from the activations an image adds (ActivationBytes).
+// A Record is what is stored; LoadRecord reads at most RecordCap bytes and
+// checks every number (Record.Check), and Record.Of tells a run's own
+// record from one of another checkpoint by its Identity.
 package evaluate

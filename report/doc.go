@@ -8,4 +8,8 @@
 //	runs, err := report.LoadSweep("sweep")
 //	rep := report.Aggregate("my sweep", runs)
 //	err = rep.Write("sweep/report")
+//
+// Write builds the whole report in a temporary directory beside its
+// target and then swaps it into place, so a reader, or a failure halfway
+// (a full disk), sees the previous report or the new one, never a mix.
 package report
