@@ -63,7 +63,7 @@ Attacks: ` + strings.Join(attacks.Names(), ", ") + `
 Every attack checks its own result (perturbation within eps, pixels in [0,1],
 broken examples re-run and misclassified). Results are saved after every batch in
 --state (default: eval-state.json beside the checkpoint). Ctrl-C stops within one
-attack iteration (exit 130); the same command then resumes where it stopped, and
+attack iteration (exit 130; 129 after SIGHUP); the same command then resumes where it stopped, and
 each attack's resumed_images says how many images came from the state.
 
 ` + exitStatusHelp,

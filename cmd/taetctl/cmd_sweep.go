@@ -220,7 +220,8 @@ func newSweepRunCommand(g *globalOptions) *cli.Command {
 		Description: `Fits, then evaluates, every run not finished yet, --jobs at a time with the
 --threads split between them. Finished runs are skipped; interrupted ones continue from
 their checkpoint and evaluation state. Each run logs into runs/<name>/run.log. Ctrl-C
-stops every run within a step, keeping its checkpoint; run the same command to go on.
+(or SIGTERM; SIGHUP exits 129) stops every run within a step, keeping its checkpoint;
+run the same command to go on.
 
 ` + exitStatusHelp,
 		Flags: []cli.Flag{
