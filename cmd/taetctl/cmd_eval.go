@@ -45,6 +45,9 @@ type evalOptions struct {
 	Fetch      dataFetch // finds the data set when Data is "" and the target names none
 }
 
+// evalStateFile is eval's default --state, beside the checkpoint.
+const evalStateFile = "eval-state.json"
+
 func newEvalCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "eval",
@@ -181,7 +184,7 @@ func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr
 	}
 	statePath := o.State
 	if statePath == "" {
-		statePath = filepath.Join(runDir(o.Checkpoint), "eval-state.json")
+		statePath = filepath.Join(runDir(o.Checkpoint), evalStateFile)
 	}
 	pr := newEvalProgress(g, stdout, stderr)
 	r := evaluate.Runner{Target: tgt, Test: test, Attacks: specs, Seed: o.Seed, Batch: o.Batch, State: statePath, Progress: pr.update}

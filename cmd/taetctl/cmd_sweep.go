@@ -355,7 +355,11 @@ func newSweepSlurmCommand(g *globalOptions) *cli.Command {
 into SWEEP/slurm/, SIGTERM 120 s before the time limit (the task checkpoints), each task
 exec-ing this taetctl binary (its absolute path: install it where the nodes see it,
 and keep SWEEP on a shared file system). --submit runs sbatch and records the job id in
-SWEEP/slurm/job-id, which taetctl sweep status reads.
+SWEEP/slurm/job-id, which taetctl sweep status reads. Every value is checked against
+what sbatch accepts for its option (--partition: names of letters, digits, _ - . and
+commas between them; --time: minutes, minutes:seconds, hours:minutes:seconds,
+days-hours, days-hours:minutes, days-hours:minutes:seconds or UNLIMITED), and any other
+is refused (exit 2) before the script is written; paths in it are quoted.
 
 ` + exitStatusHelp,
 		Flags: []cli.Flag{
@@ -381,13 +385,12 @@ SWEEP/slurm/job-id, which taetctl sweep status reads.
 			if bin, err = filepath.Abs(bin); err != nil {
 				return err
 			}
-			for _, f := range []string{"gpus-per-task", "cpus-per-task", "max-parallel"} {
-				if c.Int(f) < 0 {
-					return usagef("--%s %d: want ≥ 0", f, c.Int(f))
-				}
+			o := sweep.SlurmOptions{Binary: bin, Partition: c.String("partition"), Time: c.String("time"),
+				GPUsPerTask: c.Int("gpus-per-task"), CPUsPerTask: c.Int("cpus-per-task"), MaxParallel: c.Int("max-parallel")}
+			if err := o.Validate(); err != nil {
+				return usagef("--%w", err) // before the sweep is read: OptionError names the flag
 			}
-			script, err := sweep.WriteSlurm(dir, sweep.SlurmOptions{Binary: bin, Partition: c.String("partition"), Time: c.String("time"),
-				GPUsPerTask: c.Int("gpus-per-task"), CPUsPerTask: c.Int("cpus-per-task"), MaxParallel: c.Int("max-parallel")})
+			script, err := sweep.WriteSlurm(dir, o)
 			if err != nil {
 				return err
 			}
