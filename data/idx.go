@@ -83,7 +83,9 @@ func loadIDXDir(name, dir, split string, classNames []string) (*Dataset, error) 
 // An IDX file is the magic 0x00 0x00, an element type (0x08 = unsigned
 // byte, the only one accepted), the number of dimensions d, then d
 // big-endian uint32 sizes, then the elements in row-major order: nothing
-// more, nothing less.
+// more, nothing less. Reading stops a few KB past the size the header
+// implies, so a file (or a gzip bomb) with more is an error once that much
+// is read, not decompressed whole.
 func LoadIDX(imagesPath, labelsPath string, classes int) (*Dataset, error) {
 	imDims, pix, err := readIDX(imagesPath)
 	if err != nil {
