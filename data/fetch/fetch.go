@@ -16,8 +16,8 @@
 // connection, no response or no bytes for Cache.Timeout is abandoned (and
 // resumed, if it had brought bytes, like a broken one), with Progress
 // told while it waits. One process at a time downloads a file: Get holds
-// the lock <file>.lock (internal/runlock; the file stays) while it
-// writes <file>.part, and another Get of it fails at once.
+// the lock <file>.lock (internal/runlock, removed when Get returns) while
+// it writes <file>.part, and another Get of it fails at once.
 //
 // The cache is $TAET_DATA, else the user's cache directory
 // ($XDG_CACHE_HOME, else ~/.cache) + /taet/datasets (DefaultDir).
@@ -163,7 +163,7 @@ func (c *Cache) Get(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("download %s: %w; wait for the other download to end", s.Name, err)
 	}
-	defer lock.Release()
+	defer lock.Remove()
 	if _, err := os.Stat(path); err == nil { // the lock's last holder fetched it
 		return path, c.verify(s, path, path)
 	}

@@ -74,19 +74,6 @@ func (s *server) seen() []string {
 	return append([]string(nil), s.ranges...)
 }
 
-// files returns the names in dir but the download locks (<file>.lock),
-// which stay.
-func files(dir string) []string {
-	entries, _ := os.ReadDir(dir)
-	var names []string
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".lock") {
-			names = append(names, e.Name())
-		}
-	}
-	return names
-}
-
 func md5hex(b []byte) string {
 	h := md5.Sum(b)
 	return hex.EncodeToString(h[:])
@@ -166,7 +153,7 @@ func TestChecksumMismatchKeepsNothing(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Got != md5hex(f.cifar) || !strings.Contains(err.Error(), "nothing kept in the cache") {
 		t.Fatalf("error %v: want a *fetch.ChecksumError with the file's MD5", err)
 	}
-	if entries := files(c.Dir); len(entries) != 0 {
+	if entries, _ := os.ReadDir(c.Dir); len(entries) != 0 {
 		t.Errorf("cache holds %v after a failed check, want nothing", entries)
 	}
 	if _, err := c.Cached("cifar10"); err == nil {
@@ -250,7 +237,7 @@ func TestFailuresNameTheURLAndTheWayByHand(t *testing.T) {
 			if !errors.As(err, &de) {
 				t.Fatalf("error %v: want a *fetch.DownloadError", err)
 			}
-			if entries := files(c.Dir); len(entries) != 0 {
+			if entries, _ := os.ReadDir(c.Dir); len(entries) != 0 {
 				t.Errorf("cache holds %v after a failed download, want nothing", entries)
 			}
 			url := tc.mirror + "/cifar-10-binary.tar.gz"
