@@ -31,9 +31,12 @@ func FuzzIDX(f *testing.F) {
 	f.Add(EncodeIDX([]int{0, 28, 28}, nil))
 	f.Add([]byte{0, 0, 8, 3, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		raw, err := readMaybeGzip("f", bytes.NewReader(b))
+		raw, err := readIDXBytes("f", bytes.NewReader(b))
 		if err != nil {
-			return // a gzip error, named by readMaybeGzip
+			if !strings.HasPrefix(err.Error(), "f") {
+				t.Fatalf("error %v does not name the file", err)
+			}
+			return // a gzip error, or too many trailing bytes
 		}
 		dims, data, err := parseIDX("f", raw)
 		if err != nil {

@@ -83,7 +83,9 @@ func loadIDXDir(name, dir, split string, classNames []string) (*Dataset, error) 
 // An IDX file is the magic 0x00 0x00, an element type (0x08 = unsigned
 // byte, the only one accepted), the number of dimensions d, then d
 // big-endian uint32 sizes, then the elements in row-major order: nothing
-// more, nothing less.
+// more, nothing less. Reading stops a few KB past the size the header
+// implies, so a file (or a gzip bomb) with more is an error once that much
+// is read, not decompressed whole.
 func LoadIDX(imagesPath, labelsPath string, classes int) (*Dataset, error) {
 	imDims, pix, err := readIDX(imagesPath)
 	if err != nil {
@@ -123,33 +125,85 @@ func readIDX(path string) (dims []int, data []byte, err error) {
 		return nil, nil, err
 	}
 	defer f.Close()
-	b, err := readMaybeGzip(path, f)
+	b, err := readIDXBytes(path, f)
 	if err != nil {
 		return nil, nil, err
 	}
 	return parseIDX(path, b)
 }
 
-// readMaybeGzip returns all of r, gunzipped if it starts with the gzip
-// magic 0x1f 0x8b.
-func readMaybeGzip(name string, r io.Reader) ([]byte, error) {
+// idxSlack is how many bytes past the size its header implies
+// readIDXBytes reads, so that a little trailing garbage is counted exactly.
+const idxSlack = 4096
+
+// readIDXBytes returns the IDX file in r, gunzipped if it starts with the
+// gzip magic 0x1f 0x8b, for parseIDX to judge. It reads no more than the
+// header, the Π dims data bytes the header implies and idxSlack more: a
+// file (or a gzip bomb) with more than that after a valid header is a
+// *FormatError as soon as that much is read, not decompressed whole.
+func readIDXBytes(name string, r io.Reader) ([]byte, error) {
+	zr, err := maybeGunzip(name, r)
+	if err != nil {
+		return nil, err
+	}
+	var b []byte
+	more := func(n int64) error { // appends up to n bytes of zr to b
+		got, err := io.ReadAll(io.LimitReader(zr, n))
+		b = append(b, got...)
+		return err
+	}
+	if err := more(4); err != nil || len(b) < 4 || b[3] == 0 || b[3] > maxIDXDims {
+		return b, err // parseIDX names what is wrong
+	}
+	nd := int(b[3])
+	if err := more(int64(4 * nd)); err != nil || len(b) < 4+4*nd {
+		return b, err
+	}
+	size := int64(1) // Π dims, capped where no file could hold it (parseIDX: truncated)
+	for i := range nd {
+		d := int64(binary.BigEndian.Uint32(b[4+4*i:]))
+		if d == 0 {
+			size = 0
+			break
+		}
+		size = min(size*d, math.MaxInt64/2) // d < 2³², size ≤ 2⁶²: no overflow
+	}
+	hdr := int64(len(b))
+	if err := more(size + idxSlack); err != nil {
+		return nil, err
+	}
+	if int64(len(b)) == hdr+size+idxSlack {
+		return nil, formatErrorf(name, hdr+size, "more than %d trailing bytes after the %d data bytes that the header's dimensions need (stopped reading there)", idxSlack-1, size)
+	}
+	return b, nil
+}
+
+// maybeGunzip returns r, or a reader gunzipping it if it starts with the
+// gzip magic 0x1f 0x8b.
+func maybeGunzip(name string, r io.Reader) (io.Reader, error) {
 	br := bufio.NewReader(r)
 	if magic, _ := br.Peek(2); len(magic) < 2 || magic[0] != 0x1f || magic[1] != 0x8b {
-		b, err := io.ReadAll(br)
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
-		}
-		return b, nil
+		return br, nil
 	}
 	zr, err := gzip.NewReader(br)
 	if err != nil {
 		return nil, fmt.Errorf("%s: gunzip: %w", name, err)
 	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, fmt.Errorf("%s: gunzip: %w", name, err)
+	return gzipErrors{name: name, r: zr}, nil
+}
+
+// gzipErrors names the file and gunzip in the errors of r.
+type gzipErrors struct {
+	name string
+	r    io.Reader
+}
+
+func (g gzipErrors) Read(b []byte) (int, error) {
+	n, err := g.r.Read(b)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("%s: gunzip: %w", g.name, err)
 	}
-	return b, nil
+	return n, err
 }
 
 // parseIDX parses the (decompressed) IDX file b; see LoadIDX. data aliases b.

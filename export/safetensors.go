@@ -1,6 +1,8 @@
 package export
 
 import (
+	"fmt"
+
 	"github.com/taet-ml/taet/checkpoint"
 	"github.com/taet-ml/taet/internal/safetensors"
 )
@@ -11,7 +13,8 @@ import (
 // width 1 loads into torchvision's resnet18 or resnet50 with
 // load_state_dict(strict=True) (for taet's CIFAR stem, after replacing
 // conv1 by a 3×3, stride 1, padding 1 convolution and maxpool by Identity);
-// "vit" loads into torchvision's VisionTransformer with taet's sizes.
+// "vit" loads into torchvision's VisionTransformer with taet's sizes. The
+// file is decoded again, as a check, before it is returned.
 func SafeTensors(n *checkpoint.Network, o Options) ([]byte, error) {
 	info, err := n.Params()
 	if err != nil {
@@ -21,5 +24,16 @@ func SafeTensors(n *checkpoint.Network, o Options) ([]byte, error) {
 	for i, p := range info {
 		tensors[i] = safetensors.Tensor{Name: p.Name, Shape: p.Shape, Data: n.Values[p.Name]}
 	}
-	return safetensors.Encode(tensors, Metadata(n, o))
+	b, err := safetensors.Encode(tensors, Metadata(n, o))
+	if err != nil {
+		return nil, err
+	}
+	back, _, err := safetensors.Decode(b) // verified before anyone writes it
+	if err == nil && len(back) != len(tensors) {
+		err = fmt.Errorf("%d tensors read back, want %d", len(back), len(tensors))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the encoded state dict does not read back: %w", err)
+	}
+	return b, nil
 }

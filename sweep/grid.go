@@ -47,6 +47,9 @@ const DefaultMaxRuns = 10_000
 // Grid.MaxRuns runs.
 var ErrTooManyRuns = errors.New("too many runs")
 
+// RunsDir is the directory of a sweep that holds its runs' directories.
+const RunsDir = "runs"
+
 // VariantKey is the axis whose values are named combinations of settings
 // (Grid.Variants), given in a grid file as tables with a name:
 //
@@ -421,7 +424,7 @@ func newRun(i int, name string, values map[string]string, settings []train.Setti
 	if err != nil {
 		return Run{}, err
 	}
-	return Run{Index: i, Name: name, Dir: filepath.Join("runs", name), Values: values, Fit: cfg, Evals: evals}, nil
+	return Run{Index: i, Name: name, Dir: filepath.Join(RunsDir, name), Values: values, Fit: cfg, Evals: evals}, nil
 }
 
 // newEvals resolves the eval.* settings of a run fitted with cfg.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -39,6 +40,56 @@ type SlurmOptions struct {
 	SignalSeconds int
 }
 
+// OptionError reports a value sbatch would not accept for its option, or
+// one that cannot be written into the script safely.
+type OptionError struct {
+	Option string // sbatch's (and taetctl sweep slurm's) option name, without "--"
+	Value  string
+	Want   string
+}
+
+func (e *OptionError) Error() string { return fmt.Sprintf("%s %q: want %s", e.Option, e.Value, e.Want) }
+
+var (
+	// partitionName is one partition name as slurm.conf's PartitionName
+	// values are written in practice (letters, digits, '_', '-', '.');
+	// --partition takes a comma-separated list of them.
+	partitionName = `[A-Za-z0-9_.-]+`
+	partitionList = regexp.MustCompile(`^` + partitionName + `(,` + partitionName + `)*$`)
+	// timeLimit is sbatch --time's formats: minutes, minutes:seconds,
+	// hours:minutes:seconds, days-hours, days-hours:minutes and
+	// days-hours:minutes:seconds (sbatch(1)); UNLIMITED and INFINITE
+	// (any case) are checked apart.
+	timeLimit = regexp.MustCompile(`^([0-9]+|[0-9]+:[0-9]+|[0-9]+:[0-9]+:[0-9]+|[0-9]+-[0-9]+|[0-9]+-[0-9]+:[0-9]+|[0-9]+-[0-9]+:[0-9]+:[0-9]+)$`)
+)
+
+// Validate checks o's values against what sbatch accepts for each option,
+// so that nothing but that value reaches its #SBATCH line: an
+// *OptionError otherwise.
+func (o SlurmOptions) Validate() error {
+	switch {
+	case o.Partition != "" && !partitionList.MatchString(o.Partition):
+		return &OptionError{"partition", o.Partition, "a partition name (letters, digits, _ - .), or a comma-separated list of them"}
+	case o.Time != "" && !timeLimit.MatchString(o.Time) && !strings.EqualFold(o.Time, "UNLIMITED") && !strings.EqualFold(o.Time, "INFINITE"):
+		return &OptionError{"time", o.Time, "minutes, minutes:seconds, hours:minutes:seconds, days-hours, days-hours:minutes, days-hours:minutes:seconds, or UNLIMITED"}
+	case o.GPUsPerTask < 0:
+		return &OptionError{"gpus-per-task", strconv.Itoa(o.GPUsPerTask), "≥ 0"}
+	case o.CPUsPerTask < 0:
+		return &OptionError{"cpus-per-task", strconv.Itoa(o.CPUsPerTask), "≥ 0"}
+	case o.MaxParallel < 0:
+		return &OptionError{"max-parallel", strconv.Itoa(o.MaxParallel), "≥ 0"}
+	case o.SignalSeconds < 0:
+		return &OptionError{"signal", strconv.Itoa(o.SignalSeconds), "≥ 0 seconds"}
+	}
+	return nil
+}
+
+// sbatchQuote quotes s for an #SBATCH line, which sbatch splits itself
+// (not the shell): double quotes, with '"' and '\' escaped by '\'.
+func sbatchQuote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
 // WriteSlurm writes SlurmDir/ScriptFile for the sweep in dir: one array
 // task per run (task i = run i), requeueable, each executing
 // `taetctl sweep task DIR --index $SLURM_ARRAY_TASK_ID`, with Slurm's
@@ -55,6 +106,17 @@ func WriteSlurm(dir string, o SlurmOptions) (string, error) {
 	if !filepath.IsAbs(o.Binary) {
 		return "", fmt.Errorf("taetctl binary %q: want an absolute path the compute nodes see", o.Binary)
 	}
+	if err := o.Validate(); err != nil {
+		return "", err
+	}
+	// Slurm expands %A etc. in --output and stops expanding at any '\'; no
+	// line of the script may hold a newline.
+	if strings.ContainsAny(abs, "%\\\n\r") {
+		return "", fmt.Errorf("sweep directory %q: Slurm cannot take a path with %%, \\ or a line break for the tasks' output; move the sweep", abs)
+	}
+	if strings.ContainsAny(o.Binary, "\n\r") {
+		return "", fmt.Errorf("taetctl binary %q: a path with a line break cannot go into the script", o.Binary)
+	}
 	if o.SignalSeconds == 0 {
 		o.SignalSeconds = 120
 	}
@@ -65,10 +127,10 @@ func WriteSlurm(dir string, o SlurmOptions) (string, error) {
 	slurm := filepath.Join(abs, SlurmDir)
 	var b strings.Builder
 	fmt.Fprintf(&b, "#!/bin/bash\n# taetctl sweep slurm: %d runs of the sweep in %s, one array task each.\n", len(m.Runs), abs)
-	fmt.Fprintf(&b, "#SBATCH --job-name=taet-%s\n", filepath.Base(abs))
+	fmt.Fprintf(&b, "#SBATCH --job-name=%s\n", sbatchQuote("taet-"+filepath.Base(abs)))
 	fmt.Fprintf(&b, "#SBATCH --array=%s\n", array)
 	b.WriteString("#SBATCH --requeue\n")
-	fmt.Fprintf(&b, "#SBATCH --output=%s/%%A_%%a.out\n", slurm)
+	fmt.Fprintf(&b, "#SBATCH --output=%s\n", sbatchQuote(slurm+"/%A_%a.out"))
 	// B: the batch shell, which exec made taetctl: SIGTERM checkpoints.
 	fmt.Fprintf(&b, "#SBATCH --signal=B:TERM@%d\n", o.SignalSeconds)
 	if o.Partition != "" {

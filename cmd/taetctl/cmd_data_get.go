@@ -28,8 +28,16 @@ const mirrorEnv = "TAET_DATA_MIRROR"
 func fetchFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "download", Usage: "fetch the data set into the cache ($TAET_DATA) if --data is not given and it is not there"},
-		mirrorFlag(),
+		mirrorFlag(), timeoutFlag(),
 	}
+}
+
+// timeoutEnv names the environment variable that sets --download-timeout.
+const timeoutEnv = "TAET_DATA_TIMEOUT"
+
+func timeoutFlag() cli.Flag {
+	return &cli.DurationFlag{Name: "download-timeout", Value: fetch.DefaultTimeout, EnvVars: []string{timeoutEnv},
+		Usage: "give up a download request that gets no connection, no answer or no bytes for this long (a request that brought bytes is resumed, up to 5 times)"}
 }
 
 func mirrorFlag() cli.Flag {
@@ -42,13 +50,14 @@ type dataFetch struct {
 	Ctx            context.Context // the command's; nil = context.Background()
 	Download       bool
 	Mirror         string
+	Timeout        time.Duration // of each request's waits; 0 = fetch.DefaultTimeout
 	G              globalOptions
 	Stdout, Stderr io.Writer // for progress; nil = none
 }
 
 // newDataFetch reads the fetch flags of c.
 func newDataFetch(c *cli.Context, g globalOptions) dataFetch {
-	return dataFetch{Ctx: c.Context, Download: c.Bool("download"), Mirror: c.String("mirror"), G: g,
+	return dataFetch{Ctx: c.Context, Download: c.Bool("download"), Mirror: c.String("mirror"), Timeout: c.Duration("download-timeout"), G: g,
 		Stdout: c.App.Writer, Stderr: c.App.ErrWriter}
 }
 
@@ -61,7 +70,7 @@ func (f dataFetch) path(name string) (string, error) {
 	}
 	cache, err := f.cache()
 	if err != nil {
-		return "", dataError{err}
+		return "", err
 	}
 	src, err := cache.Lookup(name)
 	if err != nil {
@@ -81,9 +90,12 @@ func (f dataFetch) path(name string) (string, error) {
 func (f dataFetch) cache() (*fetch.Cache, error) {
 	dir, err := fetch.DefaultDir()
 	if err != nil {
-		return nil, err
+		return nil, dataError{err}
 	}
-	c := &fetch.Cache{Dir: dir, Mirror: f.Mirror, Catalog: dataCatalog}
+	if f.Timeout < 0 {
+		return nil, usagef("--download-timeout %v: want a positive duration", f.Timeout)
+	}
+	c := &fetch.Cache{Dir: dir, Mirror: f.Mirror, Catalog: dataCatalog, Timeout: f.Timeout}
 	if f.Stdout != nil && f.Stderr != nil {
 		c.Progress = newDownloadProgress(f.G, f.Stdout, f.Stderr).report
 	}
@@ -143,11 +155,15 @@ func (d *downloadProgress) report(p fetch.Progress) {
 		}
 		return
 	case d.g.JSON:
-		if now.Sub(d.last) < time.Second && !done {
+		if now.Sub(d.last) < time.Second && !done && p.Waiting == 0 {
 			return
 		}
-		writeJSON(d.stdout, map[string]any{"message_type": "status", "download": p.Source.Name, "url": p.URL,
-			"bytes": p.Done, "bytes_total": p.Total, "bytes_per_s": p.BytesPerSec})
+		status := map[string]any{"message_type": "status", "download": p.Source.Name, "url": p.URL,
+			"bytes": p.Done, "bytes_total": p.Total, "bytes_per_s": p.BytesPerSec}
+		if p.Waiting > 0 {
+			status["waiting_s"], status["timeout_s"] = p.Waiting.Seconds(), p.Timeout.Seconds()
+		}
+		writeJSON(d.stdout, status)
 	case d.g.Quiet:
 		return
 	case d.tty:
@@ -156,6 +172,11 @@ func (d *downloadProgress) report(p fetch.Progress) {
 				progressbar.OptionSetDescription("get "+p.Source.Name), progressbar.OptionShowBytes(true),
 				progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionSetWidth(25),
 				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+		}
+		if p.Waiting > 0 {
+			d.bar.Describe(fmt.Sprintf("get %s: waiting %v of %v", p.Source.Name, p.Waiting, p.Timeout))
+		} else {
+			d.bar.Describe("get " + p.Source.Name)
 		}
 		d.bar.Set64(p.Done)
 		return
@@ -167,6 +188,10 @@ func (d *downloadProgress) report(p fetch.Progress) {
 				resume = ", resuming at " + bytesText(p.Resumed)
 			}
 			fmt.Fprintf(d.stderr, "get %s from %s%s\n", p.Source.Name, p.URL, resume)
+		}
+		if p.Waiting > 0 {
+			fmt.Fprintf(d.stderr, "get %s: waiting, no data for %v (giving up at %v)\n", p.Source.Name, p.Waiting, p.Timeout)
+			return
 		}
 		if now.Sub(d.last) < plainEvery && !done {
 			return
@@ -194,12 +219,16 @@ else $XDG_CACHE_HOME/taet/datasets (~/.cache/taet/datasets). Names (see data lis
 cifar10, cifar100 (also read as cifar100-coarse), medmnist:<flag> for the single-label
 2-D MedMNIST v2 sets, e.g. medmnist:dermamnist. A download resumes where it stopped
 (HTTP Range), and lands only if its MD5 is the published one; a file already in the
-cache is checked again. --mirror (or $` + mirrorEnv + `) fetches URL/<file> instead, from
+cache is checked again. A server that sends more than the published size is cut off
+there (the partial file deleted); a request that waits --download-timeout for a
+connection, an answer or more bytes is given up (and resumed, if it brought bytes),
+with a line saying it waits meanwhile. Two downloads of one file at once: the second
+stops, naming the first's PID. --mirror (or $` + mirrorEnv + `) fetches URL/<file> instead, from
 an http(s) server, a file:// URL or a directory. fit, eval and data stats then read
 the cached copy when --data is not given.
 
 ` + exitStatusHelp,
-		Flags: []cli.Flag{mirrorFlag()},
+		Flags: []cli.Flag{mirrorFlag(), timeoutFlag()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
 				return usagef("data get: name the data sets to fetch (see taetctl data list)")
@@ -208,7 +237,7 @@ the cached copy when --data is not given.
 			f.Download = true
 			cache, err := f.cache()
 			if err != nil {
-				return dataError{err}
+				return err
 			}
 			for _, name := range c.Args().Slice() {
 				if _, err := f.get(cache, name); err != nil {

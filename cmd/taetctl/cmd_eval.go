@@ -46,6 +46,9 @@ type evalOptions struct {
 	Fetch      dataFetch // finds the data set when Data is "" and the target names none
 }
 
+// evalStateFile is eval's default --state, beside the checkpoint.
+const evalStateFile = "eval-state.json"
+
 func newEvalCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "eval",
@@ -64,7 +67,7 @@ Attacks: ` + strings.Join(attacks.Names(), ", ") + `
 Every attack checks its own result (perturbation within eps, pixels in [0,1],
 broken examples re-run and misclassified). Results are saved after every batch in
 --state (default: eval-state.json beside the checkpoint). Ctrl-C stops within one
-attack iteration (exit 130); the same command then resumes where it stopped, and
+attack iteration (exit 130; 129 after SIGHUP); the same command then resumes where it stopped, and
 each attack's resumed_images says how many images came from the state.
 
 ` + exitStatusHelp,
@@ -190,7 +193,7 @@ func runEval(ctx context.Context, o evalOptions, g globalOptions, stdout, stderr
 	}
 	statePath := o.State
 	if statePath == "" {
-		statePath = filepath.Join(runDir(o.Checkpoint), "eval-state.json")
+		statePath = filepath.Join(runDir(o.Checkpoint), evalStateFile)
 	}
 	r := evaluate.Runner{Target: tgt, Test: test, Attacks: specs, Seed: o.Seed, Batch: batch, State: statePath, Progress: pr.update}
 	res, err := r.Run(ctx)

@@ -11,14 +11,18 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/taet-ml/taet/data"
+	"github.com/taet-ml/taet/evaluate"
 	"github.com/taet-ml/taet/export"
 	"github.com/taet-ml/taet/internal/atomicfile"
 	"github.com/taet-ml/taet/onnx"
 	"github.com/taet-ml/taet/onnx/ort"
+	"github.com/taet-ml/taet/sweep"
+	"github.com/taet-ml/taet/train"
 	"github.com/urfave/cli/v2"
 )
 
@@ -33,6 +37,7 @@ type exportOptions struct {
 	UseData    bool    // --dataset or --data given: verify on test images, not random ones
 	Samples    int     // images in the verification batch
 	Tolerance  float64 // relative to the logit scale
+	Force      bool    // replace an existing --out (never one a run owns)
 }
 
 func newExportCommand(g *globalOptions) *cli.Command {
@@ -54,7 +59,10 @@ compared with the checkpoint's own eval graph (unfolded, static batch) on
 --samples images: test images of the data set with --dataset or --data (each
 defaults to the checkpoint's), uniform random ones otherwise. A largest
 difference above --tolerance × max(1, largest |logit|) fails with exit 1 and
-writes nothing. The file is written atomically.
+writes nothing. The file is written atomically, and never over another: an existing
+--out is refused unless --force, which replaces it only once the new file is whole and
+verified. The checkpoint itself, and the files a run or sweep directory owns (` + strings.Join(runOwned, ", ") + `),
+are refused even with --force.
 
 --format safetensors writes the parameters and BatchNorm buffers under
 torchvision's state-dict names (no ONNX Runtime needed). A width-1 ResNet-18
@@ -77,6 +85,7 @@ loads into torchvision; for taet's CIFAR stem (images under 128 px):
 			&cli.StringFlag{Name: "dataset", Usage: "verify on test images of this data set (default: the checkpoint's): " + strings.Join(data.Names(), ", "), Destination: &o.Dataset},
 			&cli.StringFlag{Name: "data", Usage: "path of the --dataset files (default: the checkpoint's)", Destination: &o.Data},
 			&cli.IntFlag{Name: "samples", Value: 8, Usage: "images in the verification batch", Destination: &o.Samples},
+			&cli.BoolFlag{Name: "force", Usage: "replace --out if it exists (never the checkpoint or another file of a run)", Destination: &o.Force},
 			&cli.Float64Flag{Name: "tolerance", Value: export.DefaultTolerance, Usage: "largest logit difference allowed, relative to max(1, largest |logit|)", Destination: &o.Tolerance},
 		},
 		Action: func(c *cli.Context) error {
@@ -108,8 +117,15 @@ func (o exportOptions) validate() error {
 	case o.Dataset != "" && data.Splits(o.Dataset) == nil:
 		return fmt.Errorf("--dataset %q: want one of %s", o.Dataset, strings.Join(data.Names(), ", "))
 	}
-	if fi, err := os.Stat(o.Out); err == nil && fi.IsDir() {
+	fi, err := os.Stat(o.Out)
+	if err == nil && fi.IsDir() {
 		return fmt.Errorf("--out %s is a directory: give a file name", o.Out)
+	}
+	if err := checkNotOwned(o.Out, o.Checkpoint); err != nil {
+		return err
+	}
+	if err == nil && !o.Force {
+		return fmt.Errorf("--out %s exists: give --force to replace it, or another --out", o.Out)
 	}
 	dir := filepath.Dir(o.Out)
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
@@ -125,6 +141,56 @@ func (o exportOptions) validate() error {
 	}
 	probe.Close()
 	return os.Remove(probe.Name())
+}
+
+// runOwned are the names, in a run or sweep directory, of what fit, eval
+// and sweep write there: export never writes over them, nor into them.
+var runOwned = []string{checkpoint.File, checkpoint.MetricsFile, train.LockFile, evalStateFile, evalStateFile + ".lock",
+	evaluate.RecordDir, sweep.LogFile, sweep.FailedFile, sweep.ManifestFile, sweep.SlurmDir, sweep.RunsDir}
+
+// checkNotOwned refuses an out that is the checkpoint file ckpt reads
+// (the same file by any name), or lies, under one of runOwned, in a run
+// directory (one holding checkpoint.File or train.LockFile) or a sweep
+// directory (sweep.ManifestFile) at any level above it.
+func checkNotOwned(out, ckpt string) error {
+	ckptFile := ckpt
+	if fi, err := os.Stat(ckpt); err == nil && fi.IsDir() {
+		ckptFile = filepath.Join(ckpt, checkpoint.File)
+	}
+	a, errA := os.Stat(out)
+	b, errB := os.Stat(ckptFile)
+	if errA == nil && errB == nil && os.SameFile(a, b) {
+		return fmt.Errorf("--out %s is the checkpoint being exported: give another file", out)
+	}
+	abs, err := filepath.Abs(out)
+	if err != nil {
+		return fmt.Errorf("--out %s: %w", out, err)
+	}
+	if real, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		abs = filepath.Join(real, filepath.Base(abs))
+	}
+	for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
+		if isRunDir(dir) {
+			rel, _ := filepath.Rel(dir, abs)
+			top, _, _ := strings.Cut(rel, string(filepath.Separator))
+			if slices.Contains(runOwned, top) {
+				return fmt.Errorf("--out %s belongs to the run in %s (%s is written by taetctl there): give a file outside it, or another name", out, dir, top)
+			}
+		}
+		if dir == filepath.Dir(dir) {
+			return nil
+		}
+	}
+}
+
+// isRunDir reports whether dir is a run or a sweep directory.
+func isRunDir(dir string) bool {
+	for _, name := range []string{checkpoint.File, train.LockFile, sweep.ManifestFile} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // exportReport is what export prints with --json.
@@ -190,7 +256,13 @@ func runExport(o exportOptions, g globalOptions, w io.Writer) error {
 		r.Parameters, r.Nodes, r.FoldedBN, r.Inputs, r.Outputs = s.Parameters, s.Nodes, folded, s.Inputs, s.Outputs
 		r.Verify = &verifyReport{Check: c, Images: images, Tolerance: o.Tolerance}
 	}
-	if err := atomicfile.Write(o.Out, b); err != nil {
+	write := atomicfile.WriteNew
+	if o.Force {
+		write = atomicfile.Write
+	}
+	if err := write(o.Out, b); errors.Is(err, fs.ErrExist) {
+		return usagef("--out %s appeared while exporting: give --force to replace it, or another --out", o.Out)
+	} else if err != nil {
 		return fmt.Errorf("write %s: %w", o.Out, err)
 	}
 	sum := sha256.Sum256(b)

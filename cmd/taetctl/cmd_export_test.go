@@ -19,6 +19,7 @@ import (
 	"github.com/taet-ml/taet/internal/safetensors"
 	"github.com/taet-ml/taet/internal/synthdata"
 	"github.com/taet-ml/taet/onnx"
+	"github.com/taet-ml/taet/sweep"
 	"github.com/taet-ml/taet/train"
 )
 
@@ -187,11 +188,40 @@ func TestExportErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "m.onnx")
+	// A run directory, a sweep directory, a link to the run and to its
+	// checkpoint, and an earlier export: --out may name none of them but
+	// the export, and that one with --force.
+	run, sw, old := filepath.Join(dir, "run"), filepath.Join(dir, "sweep"), filepath.Join(dir, "old.onnx")
+	ckpt := filepath.Join(run, checkpoint.File)
+	for _, f := range []string{ckpt, filepath.Join(run, checkpoint.MetricsFile), filepath.Join(sw, sweep.ManifestFile), old} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte("someone's"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Link(ckpt, filepath.Join(dir, "hardlink")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(run, filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want int
 		msg  string
 	}{
+		{[]string{"export", "-c", run, "-o", ckpt}, exitUsage, "is the checkpoint being exported"},
+		{[]string{"export", "-c", run, "-o", ckpt, "--force", "--format", "safetensors"}, exitUsage, "is the checkpoint being exported"},
+		{[]string{"export", "-c", ckpt, "-o", filepath.Join(dir, "hardlink"), "--force"}, exitUsage, "is the checkpoint being exported"},
+		{[]string{"export", "-c", corrupt, "-o", filepath.Join(run, checkpoint.MetricsFile), "--force"}, exitUsage, "belongs to the run in " + run},
+		{[]string{"export", "-c", corrupt, "-o", filepath.Join(run, "eval", "new.json")}, exitUsage, "belongs to the run in"},
+		{[]string{"export", "-c", corrupt, "-o", filepath.Join(dir, "link", train.LockFile), "--force"}, exitUsage, "belongs to the run in " + run},
+		{[]string{"export", "-c", corrupt, "-o", filepath.Join(sw, "runs", "a", "m.onnx")}, exitUsage, "belongs to the run in " + sw},
+		{[]string{"export", "-c", corrupt, "-o", old}, exitUsage, "exists: give --force to replace it"},
+		{[]string{"export", "-c", corrupt, "-o", old, "--force"}, exitData, "bad checkpoint"},
+		{[]string{"export", "-c", corrupt, "-o", filepath.Join(run, "model.onnx")}, exitData, "bad checkpoint"},
 		{[]string{"export", "--out", out}, exitUsage, "--checkpoint is required"},
 		{[]string{"export", "-c", corrupt}, exitUsage, "--out is required"},
 		{[]string{"export", "-c", corrupt, "-o", out, "--format", "pt"}, exitUsage, `--format "pt"`},

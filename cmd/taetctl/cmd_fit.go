@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/taet-ml/taet/data"
 	"github.com/taet-ml/taet/models"
@@ -37,7 +38,8 @@ held-out subset of the test split, wall time and images/s.
 clean images, at = CE on PGD examples, bsl = balanced softmax on PGD examples,
 hel = Hierarchical Equalization Loss on PGD examples. Any flag overrides the preset.
 
-Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130;
+Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130 (SIGHUP,
+a dropped ssh session: the same, exit 129);
 --resume continues exactly where the run stopped (same batches, same results).
 
 ` + exitStatusHelp,
@@ -76,6 +78,9 @@ Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130;
 			cfg, err := fitConfig(c, *g)
 			if err != nil {
 				return usageError{err}
+			}
+			if err := checkRunDir(c.String("out")); err != nil {
+				return err
 			}
 			if c.Bool("resume") {
 				if err := checkResumeFlags(c, cfg, c.String("out")); err != nil {
@@ -190,6 +195,19 @@ func checkResumeFlags(c *cli.Context, cfg train.Config, out string) error {
 			return usagef("--%s %v contradicts the checkpoint in %s, which has %v: a resumed run keeps its settings (drop --%s, or fit into another --out)",
 				name, given, out, saved, name)
 		}
+	}
+	return nil
+}
+
+// checkRunDir refuses an --out that is, or lies under, something other
+// than a directory.
+func checkRunDir(out string) error {
+	fi, err := os.Stat(out)
+	switch {
+	case err == nil && !fi.IsDir():
+		return usagef("--out %s is a file: want a run directory (an existing one, or one to create)", out)
+	case errors.Is(err, syscall.ENOTDIR):
+		return usagef("--out %s: a part of the path is a file: want a run directory", out)
 	}
 	return nil
 }

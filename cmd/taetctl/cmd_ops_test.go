@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/taet-ml/taet/graphs"
@@ -87,12 +88,16 @@ func TestGlobalFlagsAfterTheCommand(t *testing.T) {
 	}
 }
 
-// TestExitCodeInterrupted: 130 only when the command was interrupted (its
+// TestExitCodeInterrupted: 130 (129 after SIGHUP) only when the command was interrupted (its
 // context cancelled by a signal), never for an error that merely wraps
 // context.Canceled; an interrupted command that still succeeded exits 0.
 func TestExitCodeInterrupted(t *testing.T) {
 	interrupted, cancel := context.WithCancel(context.Background())
 	cancel()
+	hungUp, hangUp := context.WithCancelCause(context.Background())
+	hangUp(signalError{syscall.SIGHUP})
+	terminated, terminate := context.WithCancelCause(context.Background())
+	terminate(signalError{syscall.SIGTERM})
 	wrapped := fmt.Errorf("a library call: %w", context.Canceled)
 	for _, tc := range []struct {
 		ctx  context.Context
@@ -103,6 +108,8 @@ func TestExitCodeInterrupted(t *testing.T) {
 		{interrupted, wrapped, exitInterrupted},
 		{interrupted, usagef("bad"), exitInterrupted},
 		{interrupted, nil, exitOK},
+		{hungUp, wrapped, exitHangup},
+		{terminated, wrapped, exitInterrupted},
 	} {
 		if got := exitCode(tc.ctx, tc.err); got != tc.want {
 			t.Errorf("exitCode(ctx cancelled %v, %v) = %d, want %d", tc.ctx.Err() != nil, tc.err, got, tc.want)

@@ -261,7 +261,8 @@ func newSweepRunCommand(g *globalOptions) *cli.Command {
 		Description: `Fits, then evaluates, every run not finished yet, --jobs at a time with the
 --threads split between them. Finished runs are skipped; interrupted ones continue from
 their checkpoint and evaluation state. Each run logs into runs/<name>/run.log. Ctrl-C
-stops every run within a step, keeping its checkpoint; run the same command to go on.
+(or SIGTERM; SIGHUP exits 129) stops every run within a step, keeping its checkpoint;
+run the same command to go on.
 
 ` + exitStatusHelp,
 		Flags: []cli.Flag{
@@ -399,7 +400,11 @@ func newSweepSlurmCommand(g *globalOptions) *cli.Command {
 into SWEEP/slurm/, SIGTERM 120 s before the time limit (the task checkpoints), each task
 exec-ing this taetctl binary (its absolute path: install it where the nodes see it,
 and keep SWEEP on a shared file system). --submit runs sbatch and records the job id in
-SWEEP/slurm/job-id, which taetctl sweep status reads.
+SWEEP/slurm/job-id, which taetctl sweep status reads. Every value is checked against
+what sbatch accepts for its option (--partition: names of letters, digits, _ - . and
+commas between them; --time: minutes, minutes:seconds, hours:minutes:seconds,
+days-hours, days-hours:minutes, days-hours:minutes:seconds or UNLIMITED), and any other
+is refused (exit 2) before the script is written; paths in it are quoted.
 
 ` + exitStatusHelp,
 		Flags: []cli.Flag{
@@ -425,13 +430,12 @@ SWEEP/slurm/job-id, which taetctl sweep status reads.
 			if bin, err = filepath.Abs(bin); err != nil {
 				return err
 			}
-			for _, f := range []string{"gpus-per-task", "cpus-per-task", "max-parallel"} {
-				if c.Int(f) < 0 {
-					return usagef("--%s %d: want ≥ 0", f, c.Int(f))
-				}
+			o := sweep.SlurmOptions{Binary: bin, Partition: c.String("partition"), Time: c.String("time"),
+				GPUsPerTask: c.Int("gpus-per-task"), CPUsPerTask: c.Int("cpus-per-task"), MaxParallel: c.Int("max-parallel")}
+			if err := o.Validate(); err != nil {
+				return usagef("--%w", err) // before the sweep is read: OptionError names the flag
 			}
-			script, err := sweep.WriteSlurm(dir, sweep.SlurmOptions{Binary: bin, Partition: c.String("partition"), Time: c.String("time"),
-				GPUsPerTask: c.Int("gpus-per-task"), CPUsPerTask: c.Int("cpus-per-task"), MaxParallel: c.Int("max-parallel")})
+			script, err := sweep.WriteSlurm(dir, o)
 			if err != nil {
 				return err
 			}

@@ -96,6 +96,12 @@ func buildTaetctl(t *testing.T) string {
 // standard error and what cmd.Wait returned.
 func runInterrupted(t *testing.T, cmd *exec.Cmd, at func(line []byte) bool) (stderr string, err error) {
 	t.Helper()
+	return runSignalled(t, cmd, syscall.SIGINT, at)
+}
+
+// runSignalled is runInterrupted with the signal sig.
+func runSignalled(t *testing.T, cmd *exec.Cmd, sig os.Signal, at func(line []byte) bool) (stderr string, err error) {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +114,7 @@ func runInterrupted(t *testing.T, cmd *exec.Cmd, at func(line []byte) bool) (std
 	interrupted := false
 	for sc := bufio.NewScanner(stdout); sc.Scan(); {
 		if !interrupted && at(sc.Bytes()) {
-			cmd.Process.Signal(syscall.SIGINT)
+			cmd.Process.Signal(sig)
 			interrupted = true
 		}
 	}

@@ -17,13 +17,14 @@ const (
 	exitNoRuntime   = 10
 	exitBuild       = 11
 	exitData        = 12
+	exitHangup      = 129 // SIGHUP: saved, then exited as after SIGINT
 	exitInterrupted = 130
 )
 
 // exitStatusHelp ends every command's Description.
 const exitStatusHelp = `EXIT STATUS
   0 success · 1 error · 2 usage · 10 ONNX Runtime unavailable · 11 graph build error
-  12 data or checkpoint error · 130 interrupted`
+  12 data or checkpoint error · 129 hung up (SIGHUP) · 130 interrupted (SIGINT, SIGTERM)`
 
 // usageError marks a bad flag, value or argument (exit 2).
 type usageError struct{ err error }
@@ -40,10 +41,10 @@ type dataError struct{ err error }
 func (e dataError) Error() string { return e.err.Error() }
 func (e dataError) Unwrap() error { return e.err }
 
-// exitCode maps err to the table above. ctx is cancelled by SIGINT or
-// SIGTERM only: an interrupted command that fails exits 130, whatever its
-// error says; an error that merely wraps context.Canceled is not an
-// interruption.
+// exitCode maps err to the table above. ctx is cancelled by SIGINT,
+// SIGTERM or SIGHUP only: an interrupted command that fails exits 130
+// (129 after SIGHUP), whatever its error says; an error that merely wraps
+// context.Canceled is not an interruption.
 func exitCode(ctx context.Context, err error) int {
 	var (
 		ue usageError
@@ -54,7 +55,7 @@ func exitCode(ctx context.Context, err error) int {
 	case err == nil:
 		return exitOK
 	case ctx.Err() != nil:
-		return exitInterrupted
+		return interruptCode(ctx)
 	case errors.As(err, &ue):
 		return exitUsage
 	case errors.Is(err, ort.ErrNoRuntime):

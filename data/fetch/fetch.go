@@ -10,6 +10,15 @@
 // archives and partial downloads, never a wrong file. A mirror (a base URL,
 // or a local directory) can replace the official addresses: Mirror/<file>.
 //
+// A download is bounded: it stops with an error, and deletes the partial
+// file, as soon as the server sends more than the published size (or
+// MaxUnpublishedSize where none is published), and a request that gets no
+// connection, no response or no bytes for Cache.Timeout is abandoned (and
+// resumed, if it had brought bytes, like a broken one), with Progress
+// told while it waits. One process at a time downloads a file: Get holds
+// the lock <file>.lock (internal/runlock, removed when Get returns) while
+// it writes <file>.part, and another Get of it fails at once.
+//
 // The cache is $TAET_DATA, else the user's cache directory
 // ($XDG_CACHE_HOME, else ~/.cache) + /taet/datasets (DefaultDir).
 package fetch
@@ -22,12 +31,17 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/taet-ml/taet/internal/runlock"
 )
 
 // DefaultDir returns the cache directory: $TAET_DATA if set, else
@@ -51,9 +65,21 @@ type Cache struct {
 	Mirror  string
 	Catalog []Source     // the known archives; nil = Catalog()
 	Client  *http.Client // nil = one that also reads file:// URLs
-	// Progress, if set, is called as bytes arrive, from Get's goroutine.
+	// Progress, if set, is called as bytes arrive, from Get's goroutine,
+	// and while a request waits for bytes, from a timer's: never two
+	// calls at once.
 	Progress func(Progress)
+	// Timeout bounds the wait for a connection, for a response and for
+	// each next bytes of a download; 0 = DefaultTimeout.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is Cache.Timeout's default.
+const DefaultTimeout = time.Minute
+
+// MaxUnpublishedSize bounds a download whose size is not published: ten
+// times the largest archive of the catalog.
+const MaxUnpublishedSize = 2 << 30
 
 // Progress is the state of one download.
 type Progress struct {
@@ -63,6 +89,9 @@ type Progress struct {
 	Total       int64   // bytes expected, or -1 where unknown
 	Resumed     int64   // bytes already there when this request started
 	BytesPerSec float64 // mean rate of this request
+	// Waiting, when not 0, is how long the request has waited for its
+	// next bytes; it is abandoned at Timeout.
+	Waiting, Timeout time.Duration
 }
 
 // maxAttempts bounds the requests of one Get that each resume a broken one.
@@ -130,6 +159,14 @@ func (c *Cache) Get(ctx context.Context, name string) (string, error) {
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return "", fmt.Errorf("data set cache: %w", err)
 	}
+	lock, err := runlock.Acquire(path + ".lock")
+	if err != nil {
+		return "", fmt.Errorf("download %s: %w; wait for the other download to end", s.Name, err)
+	}
+	defer lock.Remove()
+	if _, err := os.Stat(path); err == nil { // the lock's last holder fetched it
+		return path, c.verify(s, path, path)
+	}
 	src, part := c.URL(s), path+".part"
 	for attempt := 1; ; attempt++ {
 		progressed, err := c.download(ctx, s, src, part)
@@ -138,6 +175,11 @@ func (c *Cache) Get(ctx context.Context, name string) (string, error) {
 		}
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("download %s stopped (%s kept, to resume): %w", s.Name, part, context.Cause(ctx))
+		}
+		var big *TooLargeError
+		if errors.As(err, &big) {
+			os.Remove(part)
+			return "", &DownloadError{Source: s, URL: src, Path: path, Err: fmt.Errorf("%w; the download was deleted", err)}
 		}
 		if !progressed || attempt == maxAttempts {
 			if fi, serr := os.Stat(part); serr == nil && fi.Size() == 0 {
@@ -172,6 +214,8 @@ func (c *Cache) download(ctx context.Context, s Source, src, part string) (progr
 	if err != nil {
 		return false, err
 	}
+	ctx, abandon := context.WithCancelCause(ctx)
+	defer abandon(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
 	if err != nil {
 		return false, err
@@ -202,18 +246,39 @@ func (c *Cache) download(ctx context.Context, s Source, src, part string) (progr
 	default:
 		return false, fmt.Errorf("HTTP %s", resp.Status)
 	}
+	limit := s.Size
+	if limit <= 0 {
+		limit = MaxUnpublishedSize
+	}
 	total := int64(-1)
 	if resp.ContentLength >= 0 {
 		total = start + resp.ContentLength
 	} else if s.Size > 0 {
 		total = s.Size
 	}
-	w := &progressWriter{w: f, c: c, p: Progress{Source: s, URL: src, Done: start, Total: total, Resumed: start}, t0: time.Now()}
+	if total > limit {
+		return false, &TooLargeError{Source: s, Limit: limit, Size: total}
+	}
+	w := &progressWriter{w: f, c: c, limit: limit, p: Progress{Source: s, URL: src, Done: start, Total: total, Resumed: start, Timeout: c.timeout()}, t0: time.Now()}
+	w.last.Store(time.Now().UnixNano())
+	stop := w.watch(abandon)
 	n, err := io.Copy(w, resp.Body)
+	stop()
+	var stalled *StalledError
+	if err != nil && errors.As(context.Cause(ctx), &stalled) {
+		err = stalled // not the read's "context canceled"
+	}
 	if err == nil {
 		err = f.Sync()
 	}
 	return n > 0, err
+}
+
+func (c *Cache) timeout() time.Duration {
+	if c.Timeout > 0 {
+		return c.Timeout
+	}
+	return DefaultTimeout
 }
 
 func (c *Cache) client() *http.Client {
@@ -221,7 +286,9 @@ func (c *Cache) client() *http.Client {
 		return c.Client
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.ResponseHeaderTimeout = time.Minute
+	t.DialContext = (&net.Dialer{Timeout: c.timeout(), KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = c.timeout()
+	t.ResponseHeaderTimeout = c.timeout()
 	t.RegisterProtocol("file", http.NewFileTransport(http.Dir("/")))
 	c.Client = &http.Client{Transport: t}
 	return c.Client
@@ -255,17 +322,28 @@ func fileMD5(path string) (string, int64, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
-// progressWriter writes to w and reports each write to c.Progress.
+// progressWriter writes to w, at most limit bytes in the file, and
+// reports each write to c.Progress.
 type progressWriter struct {
-	w  io.Writer
-	c  *Cache
-	p  Progress
-	t0 time.Time
+	w     io.Writer
+	c     *Cache
+	limit int64
+	t0    time.Time
+	mu    sync.Mutex // held while p changes or c.Progress runs
+	p     Progress
+	last  atomic.Int64 // time of the last write, Unix ns
 }
 
 func (pw *progressWriter) Write(b []byte) (int, error) {
+	pw.last.Store(time.Now().UnixNano())
+	pw.mu.Lock()
+	defer pw.mu.Unlock()
+	if pw.p.Done+int64(len(b)) > pw.limit {
+		return 0, &TooLargeError{Source: pw.p.Source, Limit: pw.limit, Size: pw.p.Done + int64(len(b))}
+	}
 	n, err := pw.w.Write(b)
 	pw.p.Done += int64(n)
+	pw.p.Waiting = 0
 	if pw.c.Progress != nil {
 		if dt := time.Since(pw.t0).Seconds(); dt > 0 {
 			pw.p.BytesPerSec = float64(pw.p.Done-pw.p.Resumed) / dt
@@ -273,6 +351,61 @@ func (pw *progressWriter) Write(b []byte) (int, error) {
 		pw.c.Progress(pw.p)
 	}
 	return n, err
+}
+
+// watch starts the watchdog of a request: while no bytes arrive it tells
+// c.Progress every quarter of the timeout (at most every 5 s), and after
+// the whole timeout it abandons the request with a *StalledError. stop
+// ends it.
+func (pw *progressWriter) watch(abandon context.CancelCauseFunc) (stop func()) {
+	timeout := pw.p.Timeout
+	every := min(timeout/4, 5*time.Second)
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				idle := now.Sub(time.Unix(0, pw.last.Load()))
+				if idle >= timeout {
+					abandon(&StalledError{Timeout: timeout})
+					return
+				}
+				if idle >= every && pw.c.Progress != nil {
+					pw.mu.Lock()
+					pw.p.Waiting = idle.Truncate(time.Second / 10)
+					pw.c.Progress(pw.p)
+					pw.mu.Unlock()
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// TooLargeError reports a server that sends more than an archive's
+// published size (or MaxUnpublishedSize).
+type TooLargeError struct {
+	Source      Source
+	Limit, Size int64 // the bound; the bytes the server sent or announced, at least
+}
+
+func (e *TooLargeError) Error() string {
+	what := "the published size"
+	if e.Source.Size <= 0 {
+		what = "the most an unpublished size may be"
+	}
+	return fmt.Sprintf("the server sends more than %s of %s, %d bytes (%d or more): not the published file", what, e.Source.File, e.Limit, e.Size)
+}
+
+// StalledError reports a request that brought no bytes for Timeout.
+type StalledError struct{ Timeout time.Duration }
+
+func (e *StalledError) Error() string {
+	return fmt.Sprintf("no data for %v, the timeout", e.Timeout)
 }
 
 // Entry is one catalog archive's state in the cache.

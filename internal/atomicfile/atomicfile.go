@@ -10,7 +10,25 @@ import (
 // Write writes data to path through a temporary file in the same directory,
 // which it syncs, closes and renames over path; the file gets mode 0644. On error the temporary file
 // is removed and path is untouched.
-func Write(path string, data []byte) (err error) {
+func Write(path string, data []byte) error {
+	return write(path, data, os.Rename)
+}
+
+// WriteNew is Write for a path that must not exist: the whole temporary
+// file is hard-linked to path, which fails with an error wrapping
+// fs.ErrExist if anything is there by then, so nothing is ever replaced,
+// not even a file created since the caller looked.
+func WriteNew(path string, data []byte) error {
+	return write(path, data, func(tmp, path string) error {
+		err := os.Link(tmp, path)
+		os.Remove(tmp)
+		return err
+	})
+}
+
+// write writes data to a temporary file beside path, then hands both
+// names to place.
+func write(path string, data []byte, place func(tmp, path string) error) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
@@ -33,5 +51,5 @@ func Write(path string, data []byte) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	return place(f.Name(), path)
 }

@@ -1,6 +1,8 @@
 package atomicfile_test
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -46,5 +48,22 @@ func TestFailedWriteKeepsTheOldFile(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 2 {
 		t.Errorf("temporary file left behind after a failed write: %v", entries)
+	}
+}
+
+func TestWriteNewNeverReplaces(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.onnx")
+	if err := atomicfile.WriteNew(path, []byte("first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := atomicfile.WriteNew(path, []byte("second")); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("WriteNew over an existing file: %v, want fs.ErrExist", err)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != "first" {
+		t.Errorf("read %q, %v; want the first version kept", got, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("temporary files left behind: %v", entries)
 	}
 }

@@ -79,3 +79,32 @@ func TestDeadHolderReleases(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestRemoveLeavesNothingAndStaysExclusive: Remove deletes the lock file;
+// the next Acquire makes a new one and holds it alone.
+func TestRemoveLeavesNothingAndStaysExclusive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	l, err := Acquire(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := os.Open(path) // as a second Acquire that opened it just before the Remove
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stale.Close()
+	if err := l.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("after Remove: %v, want the file gone", err)
+	}
+	l2, err := Acquire(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Release()
+	if _, err := Acquire(path); !errors.Is(err, ErrLocked) {
+		t.Errorf("a third Acquire while the second holds the new file: %v, want ErrLocked", err)
+	}
+}
