@@ -87,7 +87,9 @@ stop() {
 			for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
 		fi
 	done
-	if [ -f "$dir/munged.ours" ] && [ -f /run/munge/munged.pid ]; then
+	# munged is shared: another cluster of this script (its slurmctld still
+	# running) keeps it, and stopping it would break that cluster's tests.
+	if [ -f "$dir/munged.ours" ] && [ -f /run/munge/munged.pid ] && ! pgrep -x slurmctld >/dev/null; then
 		kill "$(cat /run/munge/munged.pid)" 2>/dev/null || true
 		rm -f "$dir/munged.ours"
 	fi
