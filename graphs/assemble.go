@@ -135,3 +135,25 @@ func EvalGraph(s GraphSpec, values map[string][]float32) (*Assembled, error) {
 	}
 	return &Assembled{m, params}, nil
 }
+
+// WithFeatures returns logits, recording features [N, D] as the
+// penultimate features they were computed from, so that a LossHead given
+// the logits can read them with Features (REAT's tail-feature alignment
+// needs them). Nets call it on the logits they return.
+func WithFeatures(logits, features *Value) *Value {
+	if features.b != logits.b || features.Rank() != 2 || features.Dim(0) != logits.Dim(0) {
+		panic(&BuildError{Op: "WithFeatures", Err: fmt.Errorf("features %s for logits %s: want [N, D] of the same graph", features, logits)})
+	}
+	logits.features = features
+	return logits
+}
+
+// Features returns the penultimate features [N, D] the Net declared for
+// logits with WithFeatures. It panics with a *BuildError if it declared
+// none.
+func Features(logits *Value) *Value {
+	if logits.features == nil {
+		panic(&BuildError{Op: "Features", Err: fmt.Errorf("logits %s: the network declared no penultimate features", logits)})
+	}
+	return logits.features
+}

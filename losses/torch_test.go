@@ -82,19 +82,7 @@ func TestLossesMatchPyTorch(t *testing.T) {
 		}
 		got := ortest.Run(t, m, ortest.F32(z, n, c), ortest.I64(y, n))
 		for k, suffix := range []string{"", "_grad"} {
-			w := want[name+suffix]
-			if len(w) != len(got[k].F) {
-				t.Fatalf("%s%s: PyTorch gave %d values, taet %d", name, suffix, len(w), len(got[k].F))
-			}
-			scale := 0.0
-			for _, v := range w {
-				scale = max(scale, math.Abs(v))
-			}
-			for i, v := range w {
-				if d := math.Abs(float64(got[k].F[i]) - v); d > 1e-5*scale {
-					t.Errorf("%s%s[%d]: taet %v, PyTorch %v", name, suffix, i, got[k].F[i], v)
-				}
-			}
+			compareTorch(t, name+suffix, got[k].F, want[name+suffix], 1e-5)
 		}
 	}
 	if math.Abs(want["hel/all-classes"][0]-want["hel/present-classes"][0]) < 1e-4 {

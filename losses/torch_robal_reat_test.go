@@ -1,0 +1,162 @@
+package losses_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/taet-ml/taet/graphs"
+	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/internal/torchtest"
+	"github.com/taet-ml/taet/losses"
+	"github.com/taet-ml/taet/onnx"
+)
+
+// torchRoBalREAT transcribes into PyTorch the official RoBal loss
+// (methods/losses_inclass.py, MultiMarginLoss: the margin m + τ_m·log(n_c /
+// min n)/s taken off the target logit, then ×s and + τ_b·log prior, mean
+// cross-entropy), RoBal's evaluation-time PostProc classifier on the
+// cosine logits (×s, − τ_p·log prior) and REAT's tail-feature alignment
+// (loss_functions.REAT: a loop over the tail anchors, nn.KLDivLoss built
+// with the legacy size_average='none', which PyTorch reads as a true
+// size_average and so as reduction 'mean' over all N·D elements, the
+// anchor's softmax detached, times the sign and weight vectors, then
+// .mean() and / counter). Each value comes with its gradient with respect
+// to the logits z or the features f.
+//
+// stdin: {"z", "f": [...], "n", "c", "d": dims, "y": labels, "counts": training counts,
+//
+//	"configs": {name: {"s", "m", "tau_m", "tau_b", "tau_p"}}}
+const torchRoBalREAT = `
+import json, sys, warnings, torch
+import torch.nn.functional as F
+warnings.simplefilter("ignore")
+a = json.load(sys.stdin)
+N, C, D = a["n"], a["c"], a["d"]
+y = torch.tensor(a["y"])
+spc = torch.tensor(a["counts"], dtype=torch.float32)
+prior = spc / spc.sum()
+
+def robal(z, o):
+    margins = o["tau_m"] * torch.log(spc / spc.min()) / o["s"] + o["m"]
+    target = F.one_hot(y, C).bool()
+    u = torch.where(target, z - margins[y].view(-1, 1), z)
+    u = u * o["s"] + o["tau_b"] * torch.log(prior)
+    return F.cross_entropy(u, y)
+
+def tail(f):
+    weights = torch.sqrt(1. / prior)
+    tails = list(range(C // 3 * 2 + 1, C))
+    kl = torch.nn.KLDivLoss(size_average='none')
+    total, counter = 0.0, 0
+    for i in range(N):
+        if y[i].item() not in tails:
+            continue
+        sign = torch.tensor([-1. if y[i] == y[j] else 1. for j in range(N)])
+        w = torch.stack([weights[y[i]] + weights[y[j]] for j in range(N)])
+        anchor = F.softmax(f[i].detach().view(1, -1).repeat(N, 1), 1)
+        total = total + kl(F.log_softmax(f, 1), anchor) * sign * w
+        counter += 1
+    return total.mean() / counter if counter > 0 else f.sum() * 0
+
+out = {}
+def record(name, fn, src, shape):
+    v = torch.tensor(a[src], dtype=torch.float32).reshape(shape).requires_grad_()
+    loss = fn(v)
+    loss.backward()
+    out[name] = [loss.item()]
+    out[name + "_grad"] = v.grad.flatten().tolist()
+for name, o in a["configs"].items():
+    record("robal/" + name, lambda z: robal(z, o), "z", (N, C))
+    z = torch.tensor(a["z"], dtype=torch.float32).reshape(N, C)
+    out["adjust/" + name] = (z * o["s"] - o["tau_p"] * torch.log(prior)).flatten().tolist()
+record("tail", tail, "f", (N, D))
+print(json.dumps(out))
+`
+
+// TestRoBalREATMatchPyTorch: RoBal's margin loss (the official RoBal-N
+// setting and RoBal-R's class-aware margins), its inference adjustment and
+// REAT's tail-feature alignment agree with the PyTorch transcription of
+// the official code, value and gradient, on a batch in which classes 3
+// and 7 (a tail class) are absent, class 5 has one sample and the tail
+// classes 8 and 9 are present.
+func TestRoBalREATMatchPyTorch(t *testing.T) {
+	ortest.Init(t)
+	const c, d = 10, 6
+	y := []int64{0, 0, 1, 1, 1, 2, 4, 4, 5, 6, 6, 8, 8, 8, 9, 9}
+	counts := []int{5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50}
+	n := int64(len(y))
+	rng := rand.New(rand.NewPCG(22, 2))
+	z := make([]float32, n*c) // cosine logits in [−1, 1]
+	for i := range z {
+		z[i] = float32(2*rng.Float64() - 1)
+	}
+	f := make([]float32, n*d) // post-ReLU pooled features
+	for i := range f {
+		f[i] = float32(max(0, 2*rng.NormFloat64()+0.5))
+	}
+	robalR := losses.RoBalOpts{S: 10, M: 0.1, TauM: 0.3, TauB: 1.5, TauP: 1.7}
+	configs := map[string]losses.RoBalOpts{"N": losses.RoBalN, "R": robalR}
+	torchConfigs := map[string]map[string]float32{}
+	for name, o := range configs {
+		torchConfigs[name] = map[string]float32{"s": o.S, "m": o.M, "tau_m": o.TauM, "tau_b": o.TauB, "tau_p": o.TauP}
+	}
+	var want map[string][]float64
+	torchtest.Run(t, torchRoBalREAT, map[string]any{"z": z, "f": f, "n": n, "c": c, "d": d, "y": y,
+		"counts": counts, "configs": torchConfigs}, &want)
+
+	type check struct {
+		name  string
+		in    []float32
+		width int64
+		loss  func(v, y *graphs.Value) *graphs.Value
+	}
+	checks := []check{{"tail", f, d, func(v, y *graphs.Value) *graphs.Value { return losses.TailAlignment(v, y, counts) }}}
+	for name, o := range configs {
+		checks = append(checks, check{"robal/" + name, z, c, losses.RoBalMarginHead(counts, o)})
+	}
+	for _, ck := range checks {
+		m, err := graphs.Build("torch-"+ck.name, func(b *graphs.Builder) {
+			v := b.Input("v", onnx.Float, n, ck.width)
+			loss := ck.loss(v, b.Input("y", onnx.Int64, n))
+			b.Output("loss", graphs.Reshape(loss, 1))
+			b.Output("grad", graphs.Grad(loss, []*graphs.Value{v})[0])
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ortest.Run(t, m, ortest.F32(ck.in, n, ck.width), ortest.I64(y, n))
+		for k, suffix := range []string{"", "_grad"} {
+			compareTorch(t, ck.name+suffix, got[k].F, want[ck.name+suffix], 1e-5)
+		}
+	}
+	for name, o := range configs {
+		scale, bias := losses.RoBalAdjustment(counts, o)
+		got := make([]float32, len(z))
+		for i, v := range z {
+			got[i] = scale*v + bias[i%c]
+		}
+		compareTorch(t, "adjust/"+name, got, want["adjust/"+name], 1e-6)
+	}
+	if math.Abs(want["robal/N"][0]-want["robal/R"][0]) < 1e-3 {
+		t.Error("RoBal-N and RoBal-R agree: the test cannot tell the class-aware margin from the uniform one")
+	}
+}
+
+// compareTorch fails t where got and PyTorch's want differ by more than
+// tol times the largest |want|.
+func compareTorch(t *testing.T, name string, got []float32, want []float64, tol float64) {
+	t.Helper()
+	if len(want) != len(got) {
+		t.Fatalf("%s: PyTorch gave %d values, taet %d", name, len(want), len(got))
+	}
+	scale := 0.0
+	for _, v := range want {
+		scale = max(scale, math.Abs(v))
+	}
+	for i, v := range want {
+		if d := math.Abs(float64(got[i]) - v); d > tol*scale {
+			t.Errorf("%s[%d]: taet %v, PyTorch %v", name, i, got[i], v)
+		}
+	}
+}
