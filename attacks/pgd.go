@@ -17,14 +17,17 @@ const (
 	// StartNormal begins at x + 0.001·N(0, 1), elementwise: the start of
 	// the TAET authors' training PGD.
 	StartNormal
+	// StartPositive begins at x + ε·U(0, 1), elementwise: the start of the
+	// RoBal authors' training PGD (torch.rand, one-sided).
+	StartPositive
 )
 
 // NormalStartStd is the standard deviation of StartNormal's noise.
 const NormalStartStd = 0.001
 
-var startNames = [...]string{StartNone: "none", StartUniform: "uniform", StartNormal: "normal"}
+var startNames = [...]string{StartNone: "none", StartUniform: "uniform", StartNormal: "normal", StartPositive: "positive"}
 
-// String returns "none", "uniform" or "normal".
+// String returns "none", "uniform", "normal" or "positive".
 func (s Start) String() string {
 	if s < 0 || int(s) >= len(startNames) {
 		return fmt.Sprintf("Start(%d)", int(s))
@@ -39,7 +42,7 @@ func ParseStart(s string) (Start, error) {
 			return Start(i), nil
 		}
 	}
-	return 0, fmt.Errorf("attacks: unknown PGD start %q (valid: none, uniform, normal)", s)
+	return 0, fmt.Errorf("attacks: unknown PGD start %q (valid: none, uniform, normal, positive)", s)
 }
 
 // PGD is projected gradient ascent on the oracle's loss in the L∞ ball
@@ -160,6 +163,7 @@ func (a PGD) Perturb(o Oracle, x []float32, y []int64, seeds []uint64, adv []flo
 //	StartNormal   x + 0.001·N(0, 1), not clipped: the authors' code takes
 //	              its first gradient there, even at pixels that leave [0, 1]
 //	StartUniform  clip_[0,1](x + U(−ε, ε)), as Madry et al. and torchattacks
+//	StartPositive clip_[0,1](x + ε·U(0, 1)), the RoBal authors' training start
 //	StartNone     x
 //
 // (Run projects every start, so that each iterate it keeps is an image.)
@@ -192,6 +196,8 @@ func startPoint(s Start, eps float64, x []float32, rng []*rand.Rand) []float32 {
 				row[j] += float32((2*r.Float64() - 1) * eps)
 			case StartNormal:
 				row[j] += float32(NormalStartStd * r.NormFloat64())
+			case StartPositive:
+				row[j] += float32(r.Float64() * eps)
 			default:
 				panic(fmt.Sprintf("attacks: unknown PGD start %v", s))
 			}

@@ -26,9 +26,9 @@ const (
 
 // Head configures the classifier.
 type Head struct {
-	Kind  HeadKind // "" or LinearHead, or CosineHead
-	Scale float64  // CosineHead's s (RoBal trains at 1 and scales in its loss)
-	Gamma float64  // CosineHead's γ added to the weight norms (RoBal: 1/32)
+	Kind  HeadKind `json:"kind,omitempty"`  // "" or LinearHead, or CosineHead
+	Scale float64  `json:"scale,omitempty"` // CosineHead's s (RoBal trains at 1 and scales in its loss)
+	Gamma float64  `json:"gamma,omitempty"` // CosineHead's γ added to the weight norms (RoBal: 1/32)
 }
 
 // Adjust is an inference-time affine map of the logits, z′ = Scale·z +
