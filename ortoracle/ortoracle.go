@@ -24,7 +24,7 @@ type oracle struct {
 	fwd       *ortsession.Session                 // x → logits only, for calls without a gradient; or nil
 	newFwd    func() (*ortsession.Session, error) // builds fwd on the first such call
 	x         *ort.Tensor[float32]
-	y, target *ort.Tensor[int64] // target is nil for untargeted losses
+	y, target *ort.Tensor[int64]   // target is nil for untargeted losses
 	ref       *ort.Tensor[float32] // reference logits of the kl loss, or nil
 	refSet    bool
 	classes   int
