@@ -92,7 +92,9 @@ func (a PGD) loss() string {
 
 // Run attacks one batch; see Attack.Run. It costs Steps oracle calls with
 // a gradient and three without (clean, last iterate, verification), or
-// two without for StartNone, whose clean call carries the first gradient;
+// two without for StartNone, whose clean call carries the first gradient
+// (one more for a ReferenceOracle, whose reference it sets first, see
+// Perturb);
 // it stops early once every example is broken. It panics on an unknown
 // Start.
 func (a PGD) Run(set OracleSet, x []float32, y []int64, seeds []uint64) (*Result, error) {
@@ -106,6 +108,9 @@ func (a PGD) run(name string, set OracleSet, x []float32, y []int64, seeds []uin
 		return nil, err
 	}
 	b := newBatch(name, o, x, y, seeds)
+	if err := b.setReference(); err != nil {
+		return nil, err
+	}
 	fromClean := a.Start == StartNone
 	if err := b.start(fromClean && a.Steps > 0); err != nil {
 		return nil, err
@@ -137,7 +142,9 @@ func (a PGD) run(name string, set OracleSet, x []float32, y []int64, seeds []uin
 // [N, C, H, W], using o directly (the trainer's attack: no clean pass, no
 // early stop, no verification; Steps oracle calls with a gradient), in the
 // authors' (TRADES-style) order: start at x⁰ (see StartPoint), then each
-// step x ← clip_[0,1](Π_ε(x + α·sign(∇x loss))). The randomness of example
+// step x ← clip_[0,1](Π_ε(x + α·sign(∇x loss))); a ReferenceOracle's
+// reference is first set to its logits at x (TRADES's attack: one more
+// oracle call, without a gradient). The randomness of example
 // i comes from seeds[i]. With Steps 0, adv is the start itself. It panics
 // on the shape mismatches Attack.Run panics on, if len(adv) != len(x), or
 // on an unknown Start.
@@ -147,6 +154,11 @@ func (a PGD) Perturb(o Oracle, x []float32, y []int64, seeds []uint64, adv []flo
 		panic(fmt.Sprintf("attacks: pgd: adv has %d floats, x %d", len(adv), len(x)))
 	}
 	copy(adv, a.trainingStart(x, b.rng))
+	if a.Steps > 0 {
+		if err := b.setReference(); err != nil {
+			return err
+		}
+	}
 	for range a.Steps {
 		if err := b.eval(adv, true); err != nil {
 			return err

@@ -3,6 +3,7 @@ package losses
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/taet-ml/taet/graphs"
@@ -25,14 +26,45 @@ type Options struct {
 	// Kappa is cw's confidence κ ≥ 0 (0 is Carlini and Wagner's default;
 	// the AT-BSL evaluation uses 50).
 	Kappa float32
+	// TRADESBeta and MARTBeta are the weights β ≥ 0 of the paired heads'
+	// robust terms (PairByName); 6 in the authors' code. Zero is used as
+	// given.
+	TRADESBeta, MARTBeta float32
 }
 
 // names are the loss names, in the order Names and errors list them.
-var names = []string{"ce", "balanced-softmax", "hel", "cw", "dlr", "dlr-targeted", "margin-targeted"}
+var names = []string{"ce", "balanced-softmax", "hel", "cw", "dlr", "dlr-targeted", "margin-targeted", "kl"}
+
+// pairNames are the names PairByName accepts.
+var pairNames = []string{"trades", "mart"}
 
 // Names returns the names ByName accepts, without aliases: ce,
-// balanced-softmax, hel, cw, dlr, dlr-targeted, margin-targeted.
+// balanced-softmax, hel, cw, dlr, dlr-targeted, margin-targeted, kl.
 func Names() []string { return append([]string(nil), names...) }
+
+// PairNames returns the names PairByName accepts: trades, mart.
+func PairNames() []string { return append([]string(nil), pairNames...) }
+
+// PairByName returns the paired train-step head called name (trades or
+// mart; see PairNames) with its β taken from o. It returns an error
+// wrapping ErrUnknownLoss for an unknown name, and an error for a β that
+// is negative or not finite.
+func PairByName(name string, o Options) (*graphs.PairHead, error) {
+	var beta float32
+	var head func(float32) *graphs.PairHead
+	switch name {
+	case "trades":
+		beta, head = o.TRADESBeta, TRADESHead
+	case "mart":
+		beta, head = o.MARTBeta, MARTHead
+	default:
+		return nil, fmt.Errorf("losses: %w %q (valid paired losses: %s)", ErrUnknownLoss, name, strings.Join(pairNames, ", "))
+	}
+	if !(beta >= 0) || math.IsInf(float64(beta), 1) {
+		return nil, fmt.Errorf("losses: %s: β = %v, want a finite number ≥ 0", name, beta)
+	}
+	return head(beta), nil
+}
 
 // ByName returns the loss head called name (see Names; "bsl" is an alias of
 // "balanced-softmax") with its parameters taken from o. It returns an error
@@ -74,6 +106,8 @@ func ByName(name string, o Options) (graphs.LossHead, error) {
 		return DLRTargetedHead(), nil
 	case "margin-targeted":
 		return MarginTargetedHead(), nil
+	case "kl":
+		return KLHead(), nil
 	}
 	return nil, fmt.Errorf("losses: %w %q (valid: %s; bsl is balanced-softmax)", ErrUnknownLoss, name, strings.Join(names, ", "))
 }

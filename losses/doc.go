@@ -16,12 +16,25 @@
 //	dlr               DLR                    Σ_i −(z_y − max_{j≠y} z_j) / (z_π1 − z_π3 + 1e-12)
 //	dlr-targeted      DLRTargeted            Σ_i −(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2 + 1e-12)
 //	margin-targeted   MarginTargeted         Σ_i (z_t − z_y)   (FAB-T's linearised boundary)
+//	kl                KLDivergence           Σ_i KL(softmax(r_i) ‖ softmax(z_i))   (TRADES's attack; r the clean logits, an input)
+//
+// Paired heads (PairByName) see the clean logits z and the adversarial
+// logits z' of one train step (graphs.PairHead, two forward passes of the
+// same parameters), with p = softmax(z), q = softmax(z'):
+//
+//	trades  TRADES  (1/N)·Σ_i ℓ_i(z) + β·(1/N)·Σ_i KL(p_i ‖ q_i)                               (Zhang et al., 2019)
+//	mart    MART    (1/N)·Σ_i [ℓ_i(z') − log(1.0001 − q_{i,ŷ_i})] + β·(1/N)·Σ_i KL(p_i ‖ q_i)·(1 − p_{i,y_i})  (Wang et al., 2020)
+//
+// with ŷ_i the strongest wrong class on z' (see MART for the exact
+// constants). TRADESHead and MARTHead also fix the order of the passes as
+// the authors' code runs the model.
 //
 // The first column is the name used by flags, JSON and ByName; the second
 // the Go function. CrossEntropyPerSample, CWPerSample, DLRPerSample and
 // DLRTargetedPerSample return the [N] values before the reduction.
 // BalancedSoftmaxHead, HELHead, CWHead and DLRTargetedHead bind the
-// parameters and return a graphs.LossHead.
+// parameters and return a graphs.LossHead; KLHead declares the clean
+// logits as a graph input (CleanLogitsInput).
 //
 // # Hierarchical equalization loss (HEL)
 //

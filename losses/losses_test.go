@@ -246,6 +246,9 @@ func TestByNameAssembles(t *testing.T) {
 			if strings.HasSuffix(name, "-targeted") {
 				want = append(want, losses.TargetInput)
 			}
+			if name == "kl" {
+				want = append(want, losses.CleanLogitsInput)
+			}
 			if got := g.InputNames(); !slices.Equal(got, want) {
 				t.Errorf("inputs %v, want %v", got, want)
 			}
