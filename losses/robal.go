@@ -17,11 +17,12 @@ type RoBalOpts struct {
 	TauM float32 // τ_m of the class-aware margin (0 for RoBal-N, 0.3 for RoBal-R)
 	TauB float32 // τ_b of the training-time prior bias (1.2 for RoBal-N, 1.5 for RoBal-R)
 	TauP float32 // τ_p of the inference-time adjustment (0.1 in the official RoBal-N eval config)
+	Beta float32 // weight β of the TRADES term (6)
 }
 
 // RoBalN is the official CIFAR-10-LT RoBal-N configuration
 // (cifar10_LT0.02_pgdat_robal_N_train.yaml and its _eval.yaml).
-var RoBalN = RoBalOpts{S: 10, M: 0.1, TauM: 0, TauB: 1.2, TauP: 0.1}
+var RoBalN = RoBalOpts{S: 10, M: 0.1, TauM: 0, TauB: 1.2, TauP: 0.1, Beta: 6}
 
 // RoBalMargins returns RoBal's per-class margin for training classes of
 // counts images:
@@ -96,6 +97,40 @@ func RoBalMargin[T Count](z, y *graphs.Value, counts []T, o RoBalOpts) *graphs.V
 		u := graphs.Add(graphs.Mul(b.Scalar(o.S), shifted), b.Constant([]int64{1, c}, bias))
 		return graphs.ReduceMean(CrossEntropyPerSample(u, y), nil, false)
 	})
+}
+
+// RoBal returns RoBal's training loss of the clean and adversarial cosine
+// logits z, z′ [N, C] against labels y [N] int64, a float32 scalar, as the
+// official add_reg_train computes it with reg_opt trades (beta_adv 1,
+// beta_nat 0):
+//
+//	L = RoBalMargin(z′, y) + β·(1/N)·Σ_i Σ_j p_ij·(log p_ij − log(q_ij + 1e-12))
+//
+// with p_i = softmax(z_i) and q_i = softmax(z′_i): PyTorch's
+// KLDivLoss(reduction='sum')(log(q + 1e-12), p) / N, nothing detached (the
+// gradient reaches z through the KL's target). It panics with a
+// *graphs.BuildError if the shapes disagree or a count is not positive.
+func RoBal[T Count](clean, adv, y *graphs.Value, counts []T, o RoBalOpts) *graphs.Value {
+	checkPair("RoBal", clean, adv)
+	margin := RoBalMargin(adv, y, counts, o)
+	return scoped("robal", adv, func() *graphs.Value {
+		b := adv.Builder()
+		logQ := graphs.Log(graphs.Add(graphs.Softmax(adv, 1), b.Scalar(1e-12)))
+		kl := graphs.ReduceMean(klRows(graphs.Softmax(clean, 1), graphs.LogSoftmax(clean, 1), logQ), nil, false)
+		return graphs.Add(margin, graphs.Mul(b.Scalar(o.Beta), kl))
+	})
+}
+
+// RoBalHead returns the paired train-step head of RoBal with counts and o
+// bound (the counts are copied): the network runs in training mode on the
+// adversarial batch, the clean batch and the adversarial batch again, as
+// add_reg_train calls the model.
+func RoBalHead[T Count](counts []T, o RoBalOpts) *graphs.PairHead {
+	counts = slices.Clone(counts)
+	return &graphs.PairHead{
+		Loss:   func(clean, adv, y *graphs.Value) *graphs.Value { return RoBal(clean, adv, y, counts, o) },
+		Passes: []graphs.Pass{graphs.AdversarialPass, graphs.CleanPass, graphs.AdversarialPass},
+	}
 }
 
 // RoBalAdjustment returns RoBal's inference-time boundary adjustment of a

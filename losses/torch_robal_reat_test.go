@@ -68,6 +68,16 @@ def record(name, fn, src, shape):
     out[name + "_grad"] = v.grad.flatten().tolist()
 for name, o in a["configs"].items():
     record("robal/" + name, lambda z: robal(z, o), "z", (N, C))
+    # add_reg_train with reg_opt trades: the margin loss on the adversarial
+    # logits plus beta_reg * KLDivLoss(sum)(log(adv_probs + 1e-12), nat_probs) / N
+    zc = torch.tensor(a["zc"], dtype=torch.float32).reshape(N, C).requires_grad_()
+    za = torch.tensor(a["z"], dtype=torch.float32).reshape(N, C).requires_grad_()
+    kl = torch.nn.KLDivLoss(reduction="sum")
+    loss = robal(za, o) + (1.0 / N) * kl(torch.log(F.softmax(za, 1) + 1e-12), F.softmax(zc, 1)) * o["beta"]
+    loss.backward()
+    out["robal-trades/" + name] = [loss.item()]
+    out["robal-trades/" + name + "_grad_clean"] = zc.grad.flatten().tolist()
+    out["robal-trades/" + name + "_grad_adv"] = za.grad.flatten().tolist()
     z = torch.tensor(a["z"], dtype=torch.float32).reshape(N, C)
     out["adjust/" + name] = (z * o["s"] - o["tau_p"] * torch.log(prior)).flatten().tolist()
 record("tail", tail, "f", (N, D))
@@ -95,14 +105,18 @@ func TestRoBalREATMatchPyTorch(t *testing.T) {
 	for i := range f {
 		f[i] = float32(max(0, 2*rng.NormFloat64()+0.5))
 	}
-	robalR := losses.RoBalOpts{S: 10, M: 0.1, TauM: 0.3, TauB: 1.5, TauP: 1.7}
+	robalR := losses.RoBalOpts{S: 10, M: 0.1, TauM: 0.3, TauB: 1.5, TauP: 1.7, Beta: 6}
+	zc := make([]float32, n*c) // clean cosine logits, near the adversarial ones
+	for i := range zc {
+		zc[i] = z[i] + float32(0.3*rng.NormFloat64())
+	}
 	configs := map[string]losses.RoBalOpts{"N": losses.RoBalN, "R": robalR}
 	torchConfigs := map[string]map[string]float32{}
 	for name, o := range configs {
-		torchConfigs[name] = map[string]float32{"s": o.S, "m": o.M, "tau_m": o.TauM, "tau_b": o.TauB, "tau_p": o.TauP}
+		torchConfigs[name] = map[string]float32{"s": o.S, "m": o.M, "tau_m": o.TauM, "tau_b": o.TauB, "tau_p": o.TauP, "beta": o.Beta}
 	}
 	var want map[string][]float64
-	torchtest.Run(t, torchRoBalREAT, map[string]any{"z": z, "f": f, "n": n, "c": c, "d": d, "y": y,
+	torchtest.Run(t, torchRoBalREAT, map[string]any{"z": z, "zc": zc, "f": f, "n": n, "c": c, "d": d, "y": y,
 		"counts": counts, "configs": torchConfigs}, &want)
 
 	type check struct {
@@ -131,6 +145,22 @@ func TestRoBalREATMatchPyTorch(t *testing.T) {
 		}
 	}
 	for name, o := range configs {
+		head := losses.RoBalHead(counts, o)
+		m, err := graphs.Build("torch-robal-trades", func(b *graphs.Builder) {
+			zcv, zav := b.Input("clean", onnx.Float, n, c), b.Input("adv", onnx.Float, n, c)
+			loss := head.Loss(zcv, zav, b.Input("y", onnx.Int64, n))
+			b.Output("loss", graphs.Reshape(loss, 1))
+			g := graphs.Grad(loss, []*graphs.Value{zcv, zav})
+			b.Output("grad_clean", g[0])
+			b.Output("grad_adv", g[1])
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := ortest.Run(t, m, ortest.F32(zc, n, c), ortest.F32(z, n, c), ortest.I64(y, n))
+		for k, suffix := range []string{"", "_grad_clean", "_grad_adv"} {
+			compareTorch(t, "robal-trades/"+name+suffix, res[k].F, want["robal-trades/"+name+suffix])
+		}
 		scale, bias := losses.RoBalAdjustment(counts, o)
 		got := make([]float32, len(z))
 		for i, v := range z {
