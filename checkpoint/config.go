@@ -10,7 +10,7 @@ import (
 // Stage is one phase of a fit: a loss on clean or adversarial images for a
 // number of epochs.
 type Stage struct {
-	Name   string `json:"name"` // ce | at | bsl | hel
+	Name   string `json:"name"` // ce | at | bsl | hel | trades | mart
 	Epochs int    `json:"epochs"`
 }
 
@@ -19,16 +19,33 @@ type Stage struct {
 //	ce   cross-entropy on clean images (TAET stage 1)
 //	at   cross-entropy on PGD examples (Madry et al.'s AT)
 //	bsl  balanced softmax on PGD examples (AT-BSL)
-//	hel  the Hierarchical Equalization Loss on PGD examples (TAET stage 2)
-var stageNames = []string{"ce", "at", "bsl", "hel"}
+//	hel     the Hierarchical Equalization Loss on PGD examples (TAET stage 2)
+//	trades  TRADES: CE on clean images + β·KL(clean ‖ adversarial), PGD on the KL
+//	mart    MART: boosted CE on PGD examples + β·KL(clean ‖ adversarial)·(1 − p_y(clean))
+var stageNames = []string{"ce", "at", "bsl", "hel", "trades", "mart"}
 
 // Adversarial reports whether the stage trains on PGD examples.
 func (s Stage) Adversarial() bool { return s.Name != "ce" }
 
-// Loss returns the name of the stage's training loss in package losses
-// (losses.ByName): ce for ce and at, balanced-softmax for bsl, hel for hel.
+// Loss returns the name of the stage's training loss in package losses:
+// ce for ce and at, balanced-softmax for bsl, hel for hel (losses.ByName),
+// trades and mart (losses.PairByName, see Paired).
 func (s Stage) Loss() string {
-	return map[string]string{"ce": "ce", "at": "ce", "bsl": "balanced-softmax", "hel": "hel"}[s.Name]
+	return map[string]string{"ce": "ce", "at": "ce", "bsl": "balanced-softmax", "hel": "hel", "trades": "trades", "mart": "mart"}[s.Name]
+}
+
+// Paired reports whether the stage's loss sees the clean batch and its PGD
+// examples in one step (trades, mart), not the PGD examples only.
+func (s Stage) Paired() bool { return s.Name == "trades" || s.Name == "mart" }
+
+// AttackLoss returns the attack loss (ortoracle.LossHead) the stage's
+// training PGD ascends: kl (from the clean batch's predictions) for
+// trades, as its authors' code does, else ce.
+func (s Stage) AttackLoss() string {
+	if s.Name == "trades" {
+		return "kl"
+	}
+	return "ce"
 }
 
 // ParseStage parses "NAME" or "NAME:EPOCHS"; epochs default to def.
@@ -86,6 +103,16 @@ type HEL struct {
 	Variant string  `json:"variant"` // all-classes (the authors' code) | present-classes (the paper's text)
 }
 
+// TRADES configures the trades stage's loss (see package losses).
+type TRADES struct {
+	Beta float64 `json:"beta"` // weight of the KL term, 6 in the authors' CIFAR-10 script
+}
+
+// MART configures the mart stage's loss (see package losses).
+type MART struct {
+	Beta float64 `json:"beta"` // weight of the weighted KL term, 6 in mart.py
+}
+
 // Optimizer is SGD with momentum and weight decay (PyTorch semantics) and a
 // multi-step learning-rate schedule.
 type Optimizer struct {
@@ -124,6 +151,8 @@ type Config struct {
 	PGD       PGD       `json:"pgd"`
 	HEL       HEL       `json:"hel"`
 	BSLTau    float64   `json:"bsl_tau"`
+	TRADES    TRADES    `json:"trades"`
+	MART      MART      `json:"mart"`
 	Augment   bool      `json:"augment"`
 	EvalSize  int       `json:"eval_size"` // held-out test images scored after each epoch
 	Threads   int       `json:"threads"`
@@ -160,7 +189,7 @@ func (c Config) Validate() error {
 	for name, v := range map[string]float64{"imbalance ratio": c.IR, "width": c.Width, "lr": c.Optimizer.LR,
 		"momentum": c.Optimizer.Momentum, "weight decay": c.Optimizer.WeightDecay, "lr gamma": c.Optimizer.Gamma,
 		"pgd eps": c.PGD.Eps, "pgd step": c.PGD.Step, "hel alpha": c.HEL.Alpha, "hel beta": c.HEL.Beta,
-		"hel gamma": c.HEL.Gamma, "bsl tau": c.BSLTau} {
+		"hel gamma": c.HEL.Gamma, "bsl tau": c.BSLTau, "trades beta": c.TRADES.Beta, "mart beta": c.MART.Beta} {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("%s %v: must be a finite number", name, v)
 		}
@@ -186,6 +215,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("pgd: eps %v and step %v must be in [0, 1], steps %d ≥ 0", c.PGD.Eps, c.PGD.Step, c.PGD.Steps)
 	case c.EvalSize < 0:
 		return fmt.Errorf("eval size %d: must be ≥ 0", c.EvalSize)
+	case c.TRADES.Beta < 0 || c.MART.Beta < 0:
+		return fmt.Errorf("trades beta %v and mart beta %v: must be ≥ 0", c.TRADES.Beta, c.MART.Beta)
 	}
 	for _, s := range c.Stages {
 		if _, err := ParseStage(fmt.Sprintf("%s:%d", s.Name, s.Epochs), 0); err != nil {

@@ -55,6 +55,8 @@ var setters = map[string]func(c *Config, v string) error{
 	"hel.gamma":    floatSetter(func(c *Config) *float64 { return &c.HEL.Gamma }),
 	"hel.variant":  func(c *Config, v string) error { c.HEL.Variant = v; return nil },
 	"bsl_tau":      floatSetter(func(c *Config) *float64 { return &c.BSLTau }),
+	"trades.beta":  floatSetter(func(c *Config) *float64 { return &c.TRADES.Beta }),
+	"mart.beta":    floatSetter(func(c *Config) *float64 { return &c.MART.Beta }),
 	"augment":      func(c *Config, v string) (err error) { c.Augment, err = strconv.ParseBool(v); return err },
 	"eval_size":    intSetter(func(c *Config) *int { return &c.EvalSize }),
 	"device":       func(c *Config, v string) error { c.Device = v; return nil },

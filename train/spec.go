@@ -36,6 +36,10 @@ type Spec struct {
 	// Losses are the training loss of each stage, by stage name: summed
 	// over the batch for ce, at, bsl and hel (see package losses).
 	Losses map[string]graphs.LossHead
+	// PairLosses are the paired loss of each paired stage (trades, mart;
+	// Stage.Paired), by stage name: the step sees the clean batch and its
+	// PGD examples.
+	PairLosses map[string]*graphs.PairHead
 	// PGD is the training attack of the adversarial stages and of the
 	// per-epoch evaluation.
 	PGD attacks.PGD
@@ -89,6 +93,9 @@ func resolve(cfg Config, split *data.SplitRecord) (*Spec, error) {
 	if s.Losses, err = StageLosses(cfg, data.ClassCounts(s.Train.Labels, s.Train.Classes)); err != nil {
 		return nil, err
 	}
+	if s.PairLosses, err = StagePairLosses(cfg); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -116,11 +123,18 @@ func check(cfg Config) error {
 	if _, err := losses.ParseHELVariant(cfg.HEL.Variant); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	if dev, _ := ort.ParseDevice(cfg.Device); deviceResident(dev) {
+		for _, st := range cfg.Stages {
+			if st.Paired() {
+				return fmt.Errorf("%w: stage %s on %s: the paired stages (trades, mart) train on the CPU only so far", ErrConfig, st.Name, cfg.Device)
+			}
+		}
+	}
 	return nil
 }
 
-// StageLosses returns the training loss of each of cfg's stages, by stage
-// name, for training classes of counts images (the balanced softmax and HEL
+// StageLosses returns the training loss of each of cfg's unpaired stages
+// (all but trades and mart, see StagePairLosses), by stage name, for training classes of counts images (the balanced softmax and HEL
 // weigh by them), with cfg's BSL τ and HEL weights and variant. Errors wrap
 // ErrConfig.
 func StageLosses(cfg Config, counts []int) (map[string]graphs.LossHead, error) {
@@ -134,9 +148,30 @@ func StageLosses(cfg Config, counts []int) (map[string]graphs.LossHead, error) {
 	}
 	out := map[string]graphs.LossHead{}
 	for _, st := range cfg.Stages {
+		if st.Paired() {
+			continue // StagePairLosses
+		}
 		if out[st.Name], err = losses.ByName(st.Loss(), o); err != nil {
 			return nil, fmt.Errorf("%w: stage %s: %w", ErrConfig, st.Name, err)
 		}
+	}
+	return out, nil
+}
+
+// StagePairLosses returns the paired loss of each of cfg's paired stages
+// (trades, mart), by stage name, with cfg's β. Errors wrap ErrConfig.
+func StagePairLosses(cfg Config) (map[string]*graphs.PairHead, error) {
+	o := losses.Options{TRADESBeta: float32(cfg.TRADES.Beta), MARTBeta: float32(cfg.MART.Beta)}
+	out := map[string]*graphs.PairHead{}
+	for _, st := range cfg.Stages {
+		if !st.Paired() {
+			continue
+		}
+		head, err := losses.PairByName(st.Loss(), o)
+		if err != nil {
+			return nil, fmt.Errorf("%w: stage %s: %w", ErrConfig, st.Name, err)
+		}
+		out[st.Name] = head
 	}
 	return out, nil
 }
