@@ -66,6 +66,8 @@ var setters = map[string]func(c *Config, v string) error{
 	"robal.tau_p":  floatSetter(func(c *Config) *float64 { return &c.RoBal.TauP }),
 	"robal.beta":   floatSetter(func(c *Config) *float64 { return &c.RoBal.Beta }),
 	"reat.tail":    floatSetter(func(c *Config) *float64 { return &c.REAT.Tail }),
+	"trades.beta":  floatSetter(func(c *Config) *float64 { return &c.TRADES.Beta }),
+	"mart.beta":    floatSetter(func(c *Config) *float64 { return &c.MART.Beta }),
 	"augment":      func(c *Config, v string) (err error) { c.Augment, err = strconv.ParseBool(v); return err },
 	"eval_size":    intSetter(func(c *Config) *int { return &c.EvalSize }),
 	"device":       func(c *Config, v string) error { c.Device = v; return nil },

@@ -33,16 +33,20 @@ held-out subset of the test split, wall time and images/s.
   taet    ce:40 then hel:60; PGD from x+0.001·N(0,1), 10 steps of 0.003, eps 0.031
   at      at:100; PGD from x+U(-eps,eps), 10 steps of 2/255, eps 8/255
   at-bsl  bsl:100; PGD as at, balanced softmax (tau 1)
+  trades  trades:100; beta 6; PGD on the KL from x+0.001·N(0,1), 10 steps of 0.007, eps 0.031
+  mart    mart:100; beta 6; PGD on CE from x+0.001·N(0,1), 10 steps of 0.007, eps 0.031
 --stage NAME[:EPOCHS] (repeatable) replaces the method's stages: ce = cross-entropy on
 clean images, at = CE on PGD examples, bsl = balanced softmax on PGD examples,
-hel = Hierarchical Equalization Loss on PGD examples. Any flag overrides the preset.
+hel = Hierarchical Equalization Loss on PGD examples, trades = CE on clean images +
+beta·KL(clean || PGD), mart = boosted CE on PGD examples + beta·KL(clean || PGD)·(1 − p_y).
+The trades and mart stages train on the CPU only so far. Any flag overrides the preset.
 
 Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130;
 --resume continues exactly where the run stopped (same batches, same results).
 
 ` + exitStatusHelp,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "method", Value: "taet", Usage: "preset: taet, at or at-bsl"},
+			&cli.StringFlag{Name: "method", Value: "taet", Usage: "preset: " + strings.Join(train.Methods(), ", ")},
 			&cli.StringSliceFlag{Name: "stage", Usage: "stage NAME[:EPOCHS] (repeatable; replaces the method's stages)"},
 			&cli.StringFlag{Name: "dataset", Value: "fashion-mnist", Usage: "data set: " + strings.Join(data.Names(), ", ")},
 			&cli.StringFlag{Name: "data", Usage: "data set path (default for fashion-mnist: " + data.FashionMNISTDebianDir + ", else the copy taetctl data get fetched)"},
@@ -66,6 +70,8 @@ Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130;
 			&cli.StringFlag{Name: "hel-gamma", Usage: "HEL weight of the relative class loss (default 0.1)"},
 			&cli.StringFlag{Name: "hel-variant", Usage: "all-classes (the authors' code, default) or present-classes (the paper's text)"},
 			&cli.StringFlag{Name: "bsl-tau", Usage: "balanced-softmax tau (default 1)"},
+			&cli.StringFlag{Name: "trades-beta", Usage: "TRADES weight of the KL term (default 6)"},
+			&cli.StringFlag{Name: "mart-beta", Usage: "MART weight of the weighted KL term (default 6)"},
 			&cli.BoolFlag{Name: "no-augment", Usage: "no random crop and flip"},
 			&cli.IntFlag{Name: "eval-size", Value: 1000, Usage: "test images scored after each epoch (0 = none)"},
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "execution provider: cpu, cuda or cuda:N"},
@@ -103,7 +109,8 @@ var fitFlagKeys = []struct{ flag, key string }{
 	{"lr", "lr"}, {"momentum", "momentum"}, {"weight-decay", "weight_decay"}, {"milestones", "milestones"},
 	{"lr-gamma", "lr_gamma"}, {"eps", "pgd.eps"}, {"pgd-step", "pgd.step"}, {"pgd-steps", "pgd.steps"},
 	{"pgd-start", "pgd.start"}, {"hel-alpha", "hel.alpha"}, {"hel-beta", "hel.beta"}, {"hel-gamma", "hel.gamma"},
-	{"hel-variant", "hel.variant"}, {"bsl-tau", "bsl_tau"}, {"no-augment", "augment"}, {"eval-size", "eval_size"},
+	{"hel-variant", "hel.variant"}, {"bsl-tau", "bsl_tau"}, {"trades-beta", "trades.beta"}, {"mart-beta", "mart.beta"},
+	{"no-augment", "augment"}, {"eval-size", "eval_size"},
 	{"device", "device"},
 }
 
@@ -169,6 +176,7 @@ var fitFlagSettings = map[string]func(train.Config) any{
 	"pgd-start": func(c train.Config) any { return c.PGD.Start }, "hel-alpha": func(c train.Config) any { return c.HEL.Alpha },
 	"hel-beta": func(c train.Config) any { return c.HEL.Beta }, "hel-gamma": func(c train.Config) any { return c.HEL.Gamma },
 	"hel-variant": func(c train.Config) any { return c.HEL.Variant }, "bsl-tau": func(c train.Config) any { return c.BSLTau },
+	"trades-beta": func(c train.Config) any { return c.TRADES.Beta }, "mart-beta": func(c train.Config) any { return c.MART.Beta },
 	"no-augment": func(c train.Config) any { return !c.Augment }, "eval-size": func(c train.Config) any { return c.EvalSize },
 }
 
