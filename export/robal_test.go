@@ -84,6 +84,10 @@ func TestRoBalAdjustmentInEvalAndExport(t *testing.T) {
 	}
 	exported := logitsOf(t, path, x, batch)
 
+	meta := export.Metadata(n, export.Options{})
+	if meta["head"] != "cosine" || meta["logit_adjustment"] == "" {
+		t.Errorf("metadata head %q, logit_adjustment %q: want the cosine head and the adjustment recorded", meta["head"], meta["logit_adjustment"])
+	}
 	moved := 0.0
 	for i, w := range want {
 		moved = max(moved, math.Abs(w-float64(z[i])))
