@@ -8,6 +8,7 @@ import (
 
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/onnx"
 )
 
 // tinyNet: conv → BN → tanh → average pool → global pool → linear, named like
@@ -163,5 +164,32 @@ func TestInputGradAndEvalGraphsAgree(t *testing.T) {
 	numeric := (lossAt(1) - lossAt(-1)) / (2 * eps)
 	if math.Abs(analytic-numeric) > 1e-3+2e-2*math.Abs(numeric) {
 		t.Errorf("⟨∇x loss, v⟩ = %.5g, finite difference %.5g", analytic, numeric)
+	}
+}
+
+// TestFeatures: the features a Net declares for its logits are what a loss
+// head reads back; logits without declared features, or features of the
+// wrong shape, are BuildErrors.
+func TestFeatures(t *testing.T) {
+	_, err := graphs.Build("features", func(b *graphs.Builder) {
+		h := b.Input("h", onnx.Float, 4, 3)
+		z := graphs.WithFeatures(graphs.Relu(h), h)
+		if graphs.Features(z) != h {
+			t.Error("Features did not return the declared features")
+		}
+		b.Output("z", z)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, fn := range map[string]func(b *graphs.Builder){
+		"none declared": func(b *graphs.Builder) { graphs.Features(b.Input("z", onnx.Float, 4, 3)) },
+		"wrong batch": func(b *graphs.Builder) {
+			graphs.WithFeatures(b.Input("z", onnx.Float, 4, 3), b.Input("h", onnx.Float, 5, 3))
+		},
+	} {
+		if _, err := graphs.Build(name, func(b *graphs.Builder) { fn(b); b.Output("x", b.Input("x", onnx.Float, 1)) }); err == nil {
+			t.Errorf("%s: no error", name)
+		}
 	}
 }
