@@ -146,7 +146,7 @@ func TestPairLossesMatchPyTorch(t *testing.T) {
 	}
 	var want map[string][]float64
 	torchtest.Run(t, torchPairLosses, map[string]any{"z": z, "za": za, "n": n, "c": c, "y": y, "beta": beta}, &want)
-	for _, name := range losses.PairNames() {
+	for _, name := range []string{"trades", "mart"} { // robal: TestRoBalREATMatchPyTorch
 		head, err := losses.PairByName(name, losses.Options{TRADESBeta: beta, MARTBeta: beta})
 		if err != nil {
 			t.Fatal(err)
