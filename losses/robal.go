@@ -123,13 +123,15 @@ func RoBal[T Count](clean, adv, y *graphs.Value, counts []T, o RoBalOpts) *graph
 
 // RoBalHead returns the paired train-step head of RoBal with counts and o
 // bound (the counts are copied): the network runs in training mode on the
-// adversarial batch, the clean batch and the adversarial batch again, as
-// add_reg_train calls the model.
+// adversarial batch, the clean batch twice and the adversarial batch again,
+// as add_reg_train calls the model (its second pass feeds the natural loss,
+// a cross-entropy weighted by beta_nat = 0 that adds nothing but a
+// BatchNorm update; the third and fourth feed the KL term).
 func RoBalHead[T Count](counts []T, o RoBalOpts) *graphs.PairHead {
 	counts = slices.Clone(counts)
 	return &graphs.PairHead{
 		Loss:   func(clean, adv, y *graphs.Value) *graphs.Value { return RoBal(clean, adv, y, counts, o) },
-		Passes: []graphs.Pass{graphs.AdversarialPass, graphs.CleanPass, graphs.AdversarialPass},
+		Passes: []graphs.Pass{graphs.AdversarialPass, graphs.CleanPass, graphs.CleanPass, graphs.AdversarialPass},
 	}
 }
 
