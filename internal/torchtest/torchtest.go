@@ -52,7 +52,55 @@ func Run(t testing.TB, script string, in, out any) {
 // after the step (BatchNorm2d defaults: momentum 0.1, eps 1e-5).
 //
 // stdin: {"state": {name: [values]}, "shapes": {name: shape}, "x": [...], "xshape": [N,C,H,W], "y": [...]}
-const ResNet18TrainStep = `
+const ResNet18TrainStep = resNet18 + `
+loss = nn.functional.cross_entropy(model(x), y)
+` + stepOutputs
+
+// ResNet18PairStep is ResNet18TrainStep for the paired losses: one training
+// step of TRADES or MART on the clean batch x and its adversarial examples
+// xa, calling the model as the authors' trades_loss (clean, adversarial,
+// clean: three updates of the running statistics) and mart_loss (clean,
+// adversarial) do, with the losses of PairLosses.
+//
+// stdin: ResNet18TrainStep's, and {"xa": [...], "method": "trades" | "mart", "beta": β}
+const ResNet18PairStep = resNet18 + PairLosses + `
+xa = torch.tensor(a["xa"], dtype=torch.float32).reshape(a["xshape"])
+if a["method"] == "trades":
+    z = model(x)
+    za = model(xa)
+    loss = trades(z, za, model(x), y, a["beta"])
+else:
+    z = model(x)
+    za = model(xa)
+    loss = mart(z, za, y, a["beta"])
+` + stepOutputs
+
+// PairLosses defines, in Python, TRADES's and MART's training losses as
+// the authors' trades_loss and mart_loss compute them from the model's
+// outputs (transcribed from their formulas): trades(z, za, z_kl, y, beta),
+// where z_kl is the clean pass whose softmax is the KL's target (a third
+// call of the model in trades_loss), and mart(z, za, y, beta). Nothing is
+// detached but MART's wrong-class index.
+const PairLosses = `
+import torch
+import torch.nn.functional as F
+def trades(z, za, z_kl, y, beta):
+    divergence = torch.nn.KLDivLoss(reduction="sum")(F.log_softmax(za, dim=1), F.softmax(z_kl, dim=1))
+    return F.cross_entropy(z, y) + beta * divergence / len(y)
+def mart(z, za, y, beta):
+    q = F.softmax(za, dim=1)
+    order = torch.argsort(q, dim=1)
+    wrong = torch.where(order[:, -1] == y, order[:, -2], order[:, -1])
+    boosted = F.cross_entropy(za, y) + F.nll_loss(torch.log(1.0001 - q + 1e-12), wrong)
+    p = F.softmax(z, dim=1)
+    p_true = p.gather(1, y.unsqueeze(1)).squeeze(1)
+    divergence = torch.nn.KLDivLoss(reduction="none")(torch.log(q + 1e-12), p).sum(dim=1)
+    return boosted + beta * (divergence * (1.0000001 - p_true)).sum() / len(y)
+`
+
+// resNet18 is the start of the ResNet-18 step scripts: the model with the
+// state loaded, in train mode, and the batch x, y.
+const resNet18 = `
 import json, sys, torch
 from torch import nn
 torch.set_num_threads(1)
@@ -92,7 +140,12 @@ missing, unexpected = model.load_state_dict(state, strict=False)
 assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
 model.train()
 x = torch.tensor(a["x"], dtype=torch.float32).reshape(a["xshape"])
-loss = nn.functional.cross_entropy(model(x), torch.tensor(a["y"]))
+y = torch.tensor(a["y"])
+`
+
+// stepOutputs ends a step script: it differentiates loss and prints it,
+// every gradient and every running statistic.
+const stepOutputs = `
 loss.backward()
 out = {"loss": [loss.item()]}
 for k, p in model.named_parameters():
