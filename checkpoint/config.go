@@ -24,7 +24,8 @@ type Stage struct {
 //	mart    MART: boosted CE on PGD examples + β·KL(clean ‖ adversarial)·(1 − p_y(clean))
 var stageNames = []string{"ce", "at", "bsl", "hel", "trades", "mart"}
 
-// Adversarial reports whether the stage trains on PGD examples.
+// Adversarial reports whether the stage's steps need PGD examples: all but
+// ce (the paired stages train on them beside the clean batch).
 func (s Stage) Adversarial() bool { return s.Name != "ce" }
 
 // Loss returns the name of the stage's training loss in package losses:
