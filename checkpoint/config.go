@@ -28,7 +28,8 @@ type Stage struct {
 //	reat    REAT: balanced softmax on PGD examples + the tail-feature alignment
 var stageNames = []string{"ce", "at", "bsl", "hel", "trades", "mart", "robal", "reat"}
 
-// Adversarial reports whether the stage trains on PGD examples.
+// Adversarial reports whether the stage's steps need PGD examples: all but
+// ce (the paired stages train on them beside the clean batch).
 func (s Stage) Adversarial() bool { return s.Name != "ce" }
 
 // Loss returns the name of the stage's training loss in package losses:

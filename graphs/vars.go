@@ -172,7 +172,11 @@ func (v *Vars) update(buffer, value *Value) {
 // statistics as successive forward calls of a PyTorch module in train mode
 // do: each pass updates the statistics the previous pass left, and Updates
 // holds those of the last pass. The passes' outputs do not depend on the
-// running statistics, only on their own batch's.
+// running statistics, only on their own batch's. ONNX Runtime then writes
+// the first pass's running mean into the buffer's graph input (the op may
+// work in place, and that output is no longer a graph output): a caller
+// must not read a buffer's input tensor after the step ran, only its
+// "_updated" output (train copies the outputs over the inputs).
 func (v *Vars) BatchNorm(prefix string, x *Value) *Value {
 	c := []int64{x.Dim(1)}
 	scale := v.Param(prefix+".weight", c, Const(1))

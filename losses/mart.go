@@ -28,8 +28,7 @@ func MART(clean, adv, y *graphs.Value, beta float32) *graphs.Value {
 	return scoped("mart", adv, func() *graphs.Value {
 		b := adv.Builder()
 		q := graphs.Softmax(adv, 1)
-		isLabel := graphs.Equal(graphs.Unsqueeze(y, 1), classes(b, adv.Dim(1)))
-		wrong := graphs.ArgMax(graphs.Where(isLabel, b.Scalar(lowest), q), 1, false) // ŷ [N]
+		wrong := graphs.ArgMax(maskLabels(q, y), 1, false) // ŷ [N]
 		margin := graphs.Neg(graphs.Log(graphs.Add(graphs.Sub(b.Scalar(1.0001), pick(q, wrong)), b.Scalar(1e-12))))
 		bce := graphs.Add(CrossEntropy(adv, y), graphs.ReduceMean(margin, nil, false))
 		p := graphs.Softmax(clean, 1)

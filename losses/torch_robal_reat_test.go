@@ -13,9 +13,8 @@ import (
 )
 
 // torchRoBalREAT transcribes into PyTorch the official RoBal loss
-// (methods/losses_inclass.py, MultiMarginLoss: the margin m + τ_m·log(n_c /
-// min n)/s taken off the target logit, then ×s and + τ_b·log prior, mean
-// cross-entropy), RoBal's evaluation-time PostProc classifier on the
+// (torchtest.RoBalLoss, methods/losses_inclass.py's MultiMarginLoss), its
+// add_reg_train TRADES term, RoBal's evaluation-time PostProc classifier on the
 // cosine logits (×s, − τ_p·log prior) and REAT's tail-feature alignment
 // (loss_functions.REAT: a loop over the tail anchors, nn.KLDivLoss built
 // with the legacy size_average='none', which PyTorch reads as a true
@@ -27,9 +26,8 @@ import (
 // stdin: {"z", "f": [...], "n", "c", "d": dims, "y": labels, "counts": training counts,
 //
 //	"configs": {name: {"s", "m", "tau_m", "tau_b", "tau_p"}}}
-const torchRoBalREAT = `
-import json, sys, warnings, torch
-import torch.nn.functional as F
+const torchRoBalREAT = torchtest.RoBalLoss + `
+import json, sys, warnings
 warnings.simplefilter("ignore")
 a = json.load(sys.stdin)
 N, C, D = a["n"], a["c"], a["d"]
@@ -38,11 +36,7 @@ spc = torch.tensor(a["counts"], dtype=torch.float32)
 prior = spc / spc.sum()
 
 def robal(z, o):
-    margins = o["tau_m"] * torch.log(spc / spc.min()) / o["s"] + o["m"]
-    target = F.one_hot(y, C).bool()
-    u = torch.where(target, z - margins[y].view(-1, 1), z)
-    u = u * o["s"] + o["tau_b"] * torch.log(prior)
-    return F.cross_entropy(u, y)
+    return robal_margin(z, y, spc, o)
 
 def tail(f):
     weights = torch.sqrt(1. / prior)

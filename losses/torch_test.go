@@ -90,34 +90,19 @@ func TestLossesMatchPyTorch(t *testing.T) {
 	}
 }
 
-// torchPairLosses computes, in PyTorch, TRADES's and MART's training losses
-// as the authors' trades_loss and mart_loss compute them from the clean
-// logits z and the adversarial logits za (KLDivLoss summed and divided by
-// the batch for TRADES; MART's argsort-picked wrong class, its 1.0001,
-// 1e-12 and 1.0000001 constants, nothing detached but the index), each
-// with its gradient with respect to both logits.
+// torchPairLosses computes, in PyTorch, TRADES's and MART's training
+// losses (torchtest.PairLosses, the KL's target of TRADES being the clean
+// logits z) with their gradients with respect to the clean and the
+// adversarial logits.
 //
 // stdin: {"z": [...], "za": [...], "n": N, "c": C, "y": [...], "beta": β}
-const torchPairLosses = `
-import json, sys, torch
-import torch.nn.functional as F
+const torchPairLosses = torchtest.PairLosses + `
+import json, sys
 a = json.load(sys.stdin)
 n, c, beta = a["n"], a["c"], a["beta"]
 y = torch.tensor(a["y"])
-def trades(z, za):
-    divergence = torch.nn.KLDivLoss(reduction="sum")(F.log_softmax(za, dim=1), F.softmax(z, dim=1))
-    return F.cross_entropy(z, y) + beta * divergence / n
-def mart(z, za):
-    q = F.softmax(za, dim=1)
-    order = torch.argsort(q, dim=1)
-    wrong = torch.where(order[:, -1] == y, order[:, -2], order[:, -1])
-    boosted = F.cross_entropy(za, y) + F.nll_loss(torch.log(1.0001 - q + 1e-12), wrong)
-    p = F.softmax(z, dim=1)
-    p_true = p.gather(1, y.unsqueeze(1)).squeeze(1)
-    divergence = torch.nn.KLDivLoss(reduction="none")(torch.log(q + 1e-12), p).sum(dim=1)
-    return boosted + beta * (divergence * (1.0000001 - p_true)).sum() / n
 out = {}
-for name, f in [("trades", trades), ("mart", mart)]:
+for name, f in [("trades", lambda z, za: trades(z, za, z, y, beta)), ("mart", lambda z, za: mart(z, za, y, beta))]:
     z = torch.tensor(a["z"], dtype=torch.float32).reshape(n, c).requires_grad_()
     za = torch.tensor(a["za"], dtype=torch.float32).reshape(n, c).requires_grad_()
     loss = f(z, za)
