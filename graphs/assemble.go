@@ -36,7 +36,8 @@ type PairHead struct {
 	// kind: a later pass of the same images gives the same logits (training
 	// mode normalises with the batch's own statistics), so it only updates
 	// the statistics once more, and its logits, unused, need no backward
-	// pass. TRADES runs clean, adversarial, clean; MART clean, adversarial.
+	// pass. TRADES runs clean, adversarial, clean; MART clean, adversarial;
+	// RoBal adversarial, clean, clean, adversarial.
 	Passes []Pass
 }
 

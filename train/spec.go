@@ -33,10 +33,10 @@ type Spec struct {
 	// Eval, if not nil, is scored after every epoch: clean balanced
 	// accuracy and balanced robustness under PGD.
 	Eval *data.Dataset
-	// Losses are the training loss of each stage, by stage name: summed
-	// over the batch for ce, at, bsl and hel (see package losses).
+	// Losses are the training loss of each unpaired stage, by stage name
+	// (ce, at, bsl, hel, reat; see package losses).
 	Losses map[string]graphs.LossHead
-	// PairLosses are the paired loss of each paired stage (trades, mart;
+	// PairLosses are the paired loss of each paired stage (trades, mart, robal;
 	// Stage.Paired), by stage name: the step sees the clean batch and its
 	// PGD examples.
 	PairLosses map[string]*graphs.PairHead
