@@ -90,10 +90,7 @@ type REATOpts struct {
 // with λ = o.Tail and n the training counts (all positive). It panics with
 // a *graphs.BuildError if the shapes disagree or a count is not positive.
 func REAT[T Count](f, z, y *graphs.Value, counts []T, o REATOpts) *graphs.Value {
-	bsl := BalancedSoftmax(z, y, counts, 1)
-	if int64(len(counts)) != z.Dim(1) {
-		fail("REAT", "%d class counts for logits %s", len(counts), z)
-	}
+	bsl := BalancedSoftmax(z, y, counts, 1) // checks the counts against the logits
 	return graphs.Add(bsl, graphs.Mul(z.Builder().Scalar(o.Tail), TailAlignment(f, y, counts)))
 }
 
