@@ -193,3 +193,46 @@ func TestFeatures(t *testing.T) {
 		}
 	}
 }
+
+// TestPairTrainStepGraph checks a paired train step's contract without a
+// runtime: x, y, x_adv, then the parameters as inputs; one "_updated" output
+// per buffer however many passes ran, chained through every pass (clean,
+// adversarial, clean: three BatchNormalization nodes for bn1, each reading
+// the previous one's running mean); and that passes without both kinds,
+// or of an unknown kind, are build errors.
+func TestPairTrainStepGraph(t *testing.T) {
+	both := func(clean, adv, y *graphs.Value) *graphs.Value { return graphs.Add(meanCE(clean, y), meanCE(adv, y)) }
+	s := tinySpec()
+	s.Pair = &graphs.PairHead{Loss: both, Passes: []graphs.Pass{graphs.CleanPass, graphs.AdversarialPass, graphs.CleanPass}}
+	ts, err := graphs.TrainStepGraph(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ts.InputNames()[:4], []string{"x", "y", "x_adv", "conv1.weight"}; !slices.Equal(got, want) {
+		t.Errorf("inputs %v…, want %v…", got, want)
+	}
+	plain, err := graphs.TrainStepGraph(tinySpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ts.OutputNames(), plain.OutputNames(); !slices.Equal(got, want) {
+		t.Errorf("outputs %v, want the unpaired step's %v", got, want)
+	}
+	// each BatchNormalization's running-mean input and output, in order
+	var meanIn, meanOut []string
+	for _, n := range ts.Proto.GetGraph().GetNode() {
+		if n.GetOpType() == "BatchNormalization" {
+			meanIn, meanOut = append(meanIn, n.GetInput()[3]), append(meanOut, n.GetOutput()[1])
+		}
+	}
+	if len(meanIn) != 3 || meanIn[0] != "bn1.running_mean" || meanIn[1] != meanOut[0] || meanIn[2] != meanOut[1] {
+		t.Errorf("BatchNormalization running means in %v, out %v: want bn1.running_mean, then each pass's update of it", meanIn, meanOut)
+	}
+	ortest.Check(t, ts.Model)
+	for _, passes := range [][]graphs.Pass{{graphs.CleanPass}, {graphs.AdversarialPass, graphs.AdversarialPass}, {graphs.CleanPass, 7}} {
+		s.Pair = &graphs.PairHead{Loss: both, Passes: passes}
+		if _, err := graphs.TrainStepGraph(s); err == nil {
+			t.Errorf("passes %v: no build error", passes)
+		}
+	}
+}

@@ -85,8 +85,8 @@ func newFitter(spec *Spec, dir string, st *checkpoint.State, saved []safetensors
 		if !ok {
 			return nil, fmt.Errorf("train: no loss for stage %s in the spec", s.Name)
 		}
-		if gs.Pair != nil && deviceResident(f.opts.Device) {
-			return nil, fmt.Errorf("%w: stage %s on %s: the paired stages (trades, mart, robal) train on the CPU only so far", ErrConfig, s.Name, f.opts.Device)
+		if err := checkStageDevice(s, f.opts.Device); err != nil {
+			return nil, err
 		}
 		specs[s.Name] = gs
 		g, err := graphs.TrainStepGraph(gs)

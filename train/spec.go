@@ -124,12 +124,20 @@ func check(cfg Config) error {
 	if _, err := losses.ParseHELVariant(cfg.HEL.Variant); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if dev, _ := ort.ParseDevice(cfg.Device); deviceResident(dev) {
-		for _, st := range cfg.Stages {
-			if st.Paired() {
-				return fmt.Errorf("%w: stage %s on %s: the paired stages (trades, mart, robal) train on the CPU only so far", ErrConfig, st.Name, cfg.Device)
-			}
+	dev, _ := ort.ParseDevice(cfg.Device)
+	for _, st := range cfg.Stages {
+		if err := checkStageDevice(st, dev); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// checkStageDevice returns an error wrapping ErrConfig if stage cannot
+// train on dev: the paired stages have no device-resident step yet.
+func checkStageDevice(stage Stage, dev ort.Device) error {
+	if stage.Paired() && deviceResident(dev) {
+		return fmt.Errorf("%w: stage %s on %s: the paired stages (trades, mart, robal) train on the CPU only so far", ErrConfig, stage.Name, dev)
 	}
 	return nil
 }
