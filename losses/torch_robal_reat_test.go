@@ -75,12 +75,19 @@ for name, o in a["configs"].items():
     z = torch.tensor(a["z"], dtype=torch.float32).reshape(N, C)
     out["adjust/" + name] = (z * o["s"] - o["tau_p"] * torch.log(prior)).flatten().tolist()
 record("tail", tail, "f", (N, D))
+# loss_functions.REAT's training loss: BSL (logits + log counts, mean CE) + TAIL
+zr = torch.tensor(a["z"], dtype=torch.float32).reshape(N, C).requires_grad_()
+fr = torch.tensor(a["f"], dtype=torch.float32).reshape(N, D).requires_grad_()
+loss = F.cross_entropy(zr + spc.log().unsqueeze(0), y) + tail(fr)
+loss.backward()
+out["reat"], out["reat_grad_z"], out["reat_grad_f"] = [loss.item()], zr.grad.flatten().tolist(), fr.grad.flatten().tolist()
 print(json.dumps(out))
 `
 
 // TestRoBalREATMatchPyTorch: RoBal's margin loss (the official RoBal-N
-// setting and RoBal-R's class-aware margins), its inference adjustment and
-// REAT's tail-feature alignment agree with the PyTorch transcription of
+// setting and RoBal-R's class-aware margins), its full loss with the
+// TRADES term, its inference adjustment, REAT's tail-feature alignment and
+// REAT's whole loss agree with the PyTorch transcription of
 // the official code, value and gradient, on a batch in which classes 3
 // and 7 (a tail class) are absent, class 5 has one sample and the tail
 // classes 8 and 9 are present.
@@ -161,6 +168,21 @@ func TestRoBalREATMatchPyTorch(t *testing.T) {
 			got[i] = scale*v + bias[i%c]
 		}
 		compareTorch(t, "adjust/"+name, got, want["adjust/"+name])
+	}
+	m, err := graphs.Build("torch-reat", func(b *graphs.Builder) {
+		zv, fv := b.Input("z", onnx.Float, n, c), b.Input("f", onnx.Float, n, d)
+		loss := losses.REAT(fv, zv, b.Input("y", onnx.Int64, n), counts, losses.REATOpts{Tail: 1})
+		b.Output("loss", graphs.Reshape(loss, 1))
+		g := graphs.Grad(loss, []*graphs.Value{zv, fv})
+		b.Output("grad_z", g[0])
+		b.Output("grad_f", g[1])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := ortest.Run(t, m, ortest.F32(z, n, c), ortest.F32(f, n, d), ortest.I64(y, n))
+	for k, suffix := range []string{"", "_grad_z", "_grad_f"} {
+		compareTorch(t, "reat"+suffix, res[k].F, want["reat"+suffix])
 	}
 	if math.Abs(want["robal/N"][0]-want["robal/R"][0]) < 1e-3 {
 		t.Error("RoBal-N and RoBal-R agree: the test cannot tell the class-aware margin from the uniform one")
