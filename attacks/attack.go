@@ -177,6 +177,20 @@ func (b *batch) pred(i int) int64 {
 	return int64(argmax(b.logits[i*b.k : (i+1)*b.k]))
 }
 
+// setReference sets a ReferenceOracle's reference to its logits at the
+// clean batch (one call without a gradient); other oracles need none.
+func (b *batch) setReference() error {
+	r, ok := b.o.(ReferenceOracle)
+	if !ok {
+		return nil
+	}
+	if err := b.eval(b.x, false); err != nil {
+		return err
+	}
+	r.SetReference(b.logits)
+	return nil
+}
+
 // start evaluates the clean batch (with the gradient if withGrad), records
 // the clean predictions and marks the misclassified examples broken: they
 // need no attack, and their adversarial example is x itself.

@@ -29,3 +29,14 @@ type Oracle interface {
 // OracleSet returns an Oracle for the named attack loss over the same
 // classifier (same parameters, batch size and image shape).
 type OracleSet func(loss string) (Oracle, error)
+
+// ReferenceOracle is an Oracle whose loss compares the logits at x with
+// those of a reference batch: the "kl" loss, TRADES's attack, ascends
+// Σ_i KL(softmax(r_i) ‖ softmax(z_i(x))) from the clean batch's logits r.
+// SetReference sets r [N, K] (copied); every later Eval with a gradient
+// compares with it. PGD sets it, once per batch, to the oracle's logits at
+// the clean images, before its first step.
+type ReferenceOracle interface {
+	Oracle
+	SetReference(logits []float32)
+}

@@ -17,14 +17,17 @@ const (
 	// StartNormal begins at x + 0.001·N(0, 1), elementwise: the start of
 	// the TAET authors' training PGD.
 	StartNormal
+	// StartPositive begins at x + ε·U(0, 1), elementwise: the start of the
+	// RoBal authors' training PGD (torch.rand, one-sided).
+	StartPositive
 )
 
 // NormalStartStd is the standard deviation of StartNormal's noise.
 const NormalStartStd = 0.001
 
-var startNames = [...]string{StartNone: "none", StartUniform: "uniform", StartNormal: "normal"}
+var startNames = [...]string{StartNone: "none", StartUniform: "uniform", StartNormal: "normal", StartPositive: "positive"}
 
-// String returns "none", "uniform" or "normal".
+// String returns "none", "uniform", "normal" or "positive".
 func (s Start) String() string {
 	if s < 0 || int(s) >= len(startNames) {
 		return fmt.Sprintf("Start(%d)", int(s))
@@ -39,7 +42,7 @@ func ParseStart(s string) (Start, error) {
 			return Start(i), nil
 		}
 	}
-	return 0, fmt.Errorf("attacks: unknown PGD start %q (valid: none, uniform, normal)", s)
+	return 0, fmt.Errorf("attacks: unknown PGD start %q (valid: none, uniform, normal, positive)", s)
 }
 
 // PGD is projected gradient ascent on the oracle's loss in the L∞ ball
@@ -89,7 +92,9 @@ func (a PGD) loss() string {
 
 // Run attacks one batch; see Attack.Run. It costs Steps oracle calls with
 // a gradient and three without (clean, last iterate, verification), or
-// two without for StartNone, whose clean call carries the first gradient;
+// two without for StartNone, whose clean call carries the first gradient
+// (one more for a ReferenceOracle, whose reference it sets first, see
+// Perturb);
 // it stops early once every example is broken. It panics on an unknown
 // Start.
 func (a PGD) Run(set OracleSet, x []float32, y []int64, seeds []uint64) (*Result, error) {
@@ -103,6 +108,9 @@ func (a PGD) run(name string, set OracleSet, x []float32, y []int64, seeds []uin
 		return nil, err
 	}
 	b := newBatch(name, o, x, y, seeds)
+	if err := b.setReference(); err != nil {
+		return nil, err
+	}
 	fromClean := a.Start == StartNone
 	if err := b.start(fromClean && a.Steps > 0); err != nil {
 		return nil, err
@@ -134,7 +142,9 @@ func (a PGD) run(name string, set OracleSet, x []float32, y []int64, seeds []uin
 // [N, C, H, W], using o directly (the trainer's attack: no clean pass, no
 // early stop, no verification; Steps oracle calls with a gradient), in the
 // authors' (TRADES-style) order: start at x⁰ (see StartPoint), then each
-// step x ← clip_[0,1](Π_ε(x + α·sign(∇x loss))). The randomness of example
+// step x ← clip_[0,1](Π_ε(x + α·sign(∇x loss))); a ReferenceOracle's
+// reference is first set to its logits at x (TRADES's attack: one more
+// oracle call, without a gradient). The randomness of example
 // i comes from seeds[i]. With Steps 0, adv is the start itself. It panics
 // on the shape mismatches Attack.Run panics on, if len(adv) != len(x), or
 // on an unknown Start.
@@ -144,6 +154,11 @@ func (a PGD) Perturb(o Oracle, x []float32, y []int64, seeds []uint64, adv []flo
 		panic(fmt.Sprintf("attacks: pgd: adv has %d floats, x %d", len(adv), len(x)))
 	}
 	copy(adv, a.trainingStart(x, b.rng))
+	if a.Steps > 0 {
+		if err := b.setReference(); err != nil {
+			return err
+		}
+	}
 	for range a.Steps {
 		if err := b.eval(adv, true); err != nil {
 			return err
@@ -160,6 +175,7 @@ func (a PGD) Perturb(o Oracle, x []float32, y []int64, seeds []uint64, adv []flo
 //	StartNormal   x + 0.001·N(0, 1), not clipped: the authors' code takes
 //	              its first gradient there, even at pixels that leave [0, 1]
 //	StartUniform  clip_[0,1](x + U(−ε, ε)), as Madry et al. and torchattacks
+//	StartPositive clip_[0,1](x + ε·U(0, 1)), the RoBal authors' training start
 //	StartNone     x
 //
 // (Run projects every start, so that each iterate it keeps is an image.)
@@ -192,6 +208,8 @@ func startPoint(s Start, eps float64, x []float32, rng []*rand.Rand) []float32 {
 				row[j] += float32((2*r.Float64() - 1) * eps)
 			case StartNormal:
 				row[j] += float32(NormalStartStd * r.NormFloat64())
+			case StartPositive:
+				row[j] += float32(r.Float64() * eps)
 			default:
 				panic(fmt.Sprintf("attacks: unknown PGD start %v", s))
 			}

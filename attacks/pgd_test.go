@@ -78,6 +78,8 @@ func TestPerturb(t *testing.T) {
 		{"uniform", attacks.PGD{Eps: eps, Alpha: eps / 4, Steps: 10, Start: attacks.StartUniform}, true},
 		{"start-only/normal", attacks.PGD{Eps: eps, Start: attacks.StartNormal}, false},
 		{"start-only/uniform", attacks.PGD{Eps: eps, Start: attacks.StartUniform}, false},
+		{"robal-training", attacks.PGD{Eps: eps, Alpha: eps / 4, Steps: 10, Start: attacks.StartPositive}, true},
+		{"start-only/positive", attacks.PGD{Eps: eps, Start: attacks.StartPositive}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			adv := make([]float32, len(x))
@@ -112,6 +114,13 @@ func TestPerturb(t *testing.T) {
 			}
 			if linf > limit {
 				t.Errorf("‖adv − x‖_∞ = %g > %g", linf, limit)
+			}
+			if tc.pgd.Start == attacks.StartPositive && !tc.corner {
+				for j, v := range adv {
+					if v < x[j] { // x + ε·U(0, 1) clipped to [0, 1] never falls below x ≤ 1
+						t.Fatalf("pixel %d: start %v below x = %v: want x + ε·U(0, 1)", j, v, x[j])
+					}
+				}
 			}
 			if tc.corner {
 				for i := range n {
@@ -202,7 +211,7 @@ func TestPerturbOrder(t *testing.T) {
 }
 
 func TestParseStart(t *testing.T) {
-	for _, s := range []attacks.Start{attacks.StartNone, attacks.StartUniform, attacks.StartNormal} {
+	for _, s := range []attacks.Start{attacks.StartNone, attacks.StartUniform, attacks.StartNormal, attacks.StartPositive} {
 		got, err := attacks.ParseStart(s.String())
 		if err != nil || got != s {
 			t.Errorf("ParseStart(%q) = %v, %v", s.String(), got, err)

@@ -74,3 +74,15 @@ func TestMetadataIsChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestRoBalNetworkNeedsCounts: a checkpoint with a robal stage loads with
+// RoBal's adjustment, which needs the training counts of its split record;
+// without them NetworkFrom says so (ErrCheckpoint).
+func TestRoBalNetworkNeedsCounts(t *testing.T) {
+	st := checkpoint.State{Config: checkpoint.Config{Model: "resnet18", Width: 1.0 / 16, Stages: []checkpoint.Stage{{Name: "robal", Epochs: 1}}, RoBal: checkpoint.RoBal{S: 10, TauP: 1}},
+		Classes: 3, Image: []int64{1, 8, 8}}
+	_, err := checkpoint.NetworkFrom(st, nil)
+	if !errors.Is(err, checkpoint.ErrCheckpoint) || !strings.Contains(err.Error(), "training class counts") {
+		t.Errorf("no counts: %v, want an ErrCheckpoint about the training class counts", err)
+	}
+}

@@ -5,30 +5,54 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/taet-ml/taet/models"
 )
 
 // Stage is one phase of a fit: a loss on clean or adversarial images for a
 // number of epochs.
 type Stage struct {
-	Name   string `json:"name"` // ce | at | bsl | hel
+	Name   string `json:"name"` // ce | at | bsl | hel | trades | mart | robal | reat
 	Epochs int    `json:"epochs"`
 }
 
 // The stages taet knows:
 //
-//	ce   cross-entropy on clean images (TAET stage 1)
-//	at   cross-entropy on PGD examples (Madry et al.'s AT)
-//	bsl  balanced softmax on PGD examples (AT-BSL)
-//	hel  the Hierarchical Equalization Loss on PGD examples (TAET stage 2)
-var stageNames = []string{"ce", "at", "bsl", "hel"}
+//	ce      cross-entropy on clean images (TAET stage 1)
+//	at      cross-entropy on PGD examples (Madry et al.'s AT)
+//	bsl     balanced softmax on PGD examples (AT-BSL)
+//	hel     the Hierarchical Equalization Loss on PGD examples (TAET stage 2)
+//	trades  TRADES: CE on clean images + β·KL(clean ‖ adversarial), PGD on the KL
+//	mart    MART: boosted CE on PGD examples + β·KL(clean ‖ adversarial)·(1 − p_y(clean))
+//	robal   RoBal: class-aware margin loss on PGD examples + β·KL(clean ‖ adversarial)
+//	reat    REAT: balanced softmax on PGD examples + the tail-feature alignment
+var stageNames = []string{"ce", "at", "bsl", "hel", "trades", "mart", "robal", "reat"}
 
-// Adversarial reports whether the stage trains on PGD examples.
+// Adversarial reports whether the stage's steps need PGD examples: all but
+// ce (the paired stages train on them beside the clean batch).
 func (s Stage) Adversarial() bool { return s.Name != "ce" }
 
-// Loss returns the name of the stage's training loss in package losses
-// (losses.ByName): ce for ce and at, balanced-softmax for bsl, hel for hel.
+// Loss returns the name of the stage's training loss in package losses:
+// ce for ce and at, balanced-softmax for bsl, hel for hel and reat for
+// reat (losses.ByName), trades, mart and robal (losses.PairByName, see
+// Paired).
 func (s Stage) Loss() string {
-	return map[string]string{"ce": "ce", "at": "ce", "bsl": "balanced-softmax", "hel": "hel"}[s.Name]
+	return map[string]string{"ce": "ce", "at": "ce", "bsl": "balanced-softmax", "hel": "hel", "trades": "trades", "mart": "mart",
+		"robal": "robal", "reat": "reat"}[s.Name]
+}
+
+// Paired reports whether the stage's loss sees the clean batch and its PGD
+// examples in one step (trades, mart, robal), not the PGD examples only.
+func (s Stage) Paired() bool { return s.Name == "trades" || s.Name == "mart" || s.Name == "robal" }
+
+// AttackLoss returns the attack loss (ortoracle.LossHead) the stage's
+// training PGD ascends: kl (from the clean batch's predictions) for
+// trades, as its authors' code does, else ce.
+func (s Stage) AttackLoss() string {
+	if s.Name == "trades" {
+		return "kl"
+	}
+	return "ce"
 }
 
 // ParseStage parses "NAME" or "NAME:EPOCHS"; epochs default to def.
@@ -64,9 +88,10 @@ func contains(list []string, s string) bool {
 type PGDStart string
 
 const (
-	StartNone    PGDStart = "none"    // x itself
-	StartUniform PGDStart = "uniform" // x + U(−ε, ε)
-	StartNormal  PGDStart = "normal"  // x + 0.001·N(0, 1), the TAET authors' code
+	StartNone     PGDStart = "none"     // x itself
+	StartUniform  PGDStart = "uniform"  // x + U(−ε, ε)
+	StartNormal   PGDStart = "normal"   // x + 0.001·N(0, 1), the TAET authors' code
+	StartPositive PGDStart = "positive" // x + ε·U(0, 1), the RoBal authors' code
 )
 
 // PGD configures the training attack: L∞ projected gradient ascent on the
@@ -84,6 +109,32 @@ type HEL struct {
 	Beta    float64 `json:"beta"`
 	Gamma   float64 `json:"gamma"`
 	Variant string  `json:"variant"` // all-classes (the authors' code) | present-classes (the paper's text)
+}
+
+// TRADES configures the trades stage's loss (see package losses).
+type TRADES struct {
+	Beta float64 `json:"beta"` // weight of the KL term, 6 in the authors' CIFAR-10 script
+}
+
+// MART configures the mart stage's loss (see package losses).
+type MART struct {
+	Beta float64 `json:"beta"` // weight of the weighted KL term, 6 in mart.py
+}
+
+// RoBal configures the robal stage and the inference-time adjustment of a
+// model trained with it (see losses.RoBalMargin and losses.RoBalAdjustment).
+type RoBal struct {
+	S    float64 `json:"s"`     // scale of the cosine logits in the loss and the adjustment
+	M    float64 `json:"m"`     // uniform margin
+	TauM float64 `json:"tau_m"` // class-aware margin τ_m
+	TauB float64 `json:"tau_b"` // training prior bias τ_b
+	TauP float64 `json:"tau_p"` // inference prior bias τ_p
+	Beta float64 `json:"beta"`  // weight of the TRADES term
+}
+
+// REAT configures the reat stage (see losses.REAT).
+type REAT struct {
+	Tail float64 `json:"tail"` // weight of the tail-feature alignment term
 }
 
 // Optimizer is SGD with momentum and weight decay (PyTorch semantics) and a
@@ -124,10 +175,16 @@ type Config struct {
 	PGD       PGD       `json:"pgd"`
 	HEL       HEL       `json:"hel"`
 	BSLTau    float64   `json:"bsl_tau"`
-	Augment   bool      `json:"augment"`
-	EvalSize  int       `json:"eval_size"` // held-out test images scored after each epoch
-	Threads   int       `json:"threads"`
-	Device    string    `json:"device"`
+	TRADES    TRADES    `json:"trades"`
+	MART      MART      `json:"mart"`
+	// Head is the classifier (models.Head; the zero value is nn.Linear).
+	Head     models.Head `json:"head"`
+	RoBal    RoBal       `json:"robal"`
+	REAT     REAT        `json:"reat"`
+	Augment  bool        `json:"augment"`
+	EvalSize int         `json:"eval_size"` // held-out test images scored after each epoch
+	Threads  int         `json:"threads"`
+	Device   string      `json:"device"`
 	// CPUKernels is "blocked" (the default, also for "") or "standard": how
 	// CPU sessions run convolutions (ort.CPUKernels).
 	CPUKernels string `json:"cpu_kernels,omitempty"`
@@ -140,6 +197,16 @@ func (c Config) Epochs() int {
 		n += s.Epochs
 	}
 	return n
+}
+
+// HasStage reports whether one of the stages is called name.
+func (c Config) HasStage(name string) bool {
+	for _, s := range c.Stages {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // StageAt returns the stage that epoch e (0-based) belongs to.
@@ -160,7 +227,10 @@ func (c Config) Validate() error {
 	for name, v := range map[string]float64{"imbalance ratio": c.IR, "width": c.Width, "lr": c.Optimizer.LR,
 		"momentum": c.Optimizer.Momentum, "weight decay": c.Optimizer.WeightDecay, "lr gamma": c.Optimizer.Gamma,
 		"pgd eps": c.PGD.Eps, "pgd step": c.PGD.Step, "hel alpha": c.HEL.Alpha, "hel beta": c.HEL.Beta,
-		"hel gamma": c.HEL.Gamma, "bsl tau": c.BSLTau} {
+		"hel gamma": c.HEL.Gamma, "bsl tau": c.BSLTau, "trades beta": c.TRADES.Beta, "mart beta": c.MART.Beta,
+		"head scale": c.Head.Scale, "head gamma": c.Head.Gamma,
+		"robal s": c.RoBal.S, "robal m": c.RoBal.M, "robal tau_m": c.RoBal.TauM, "robal tau_b": c.RoBal.TauB,
+		"robal tau_p": c.RoBal.TauP, "robal beta": c.RoBal.Beta, "reat tail": c.REAT.Tail} {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("%s %v: must be a finite number", name, v)
 		}
@@ -186,6 +256,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("pgd: eps %v and step %v must be in [0, 1], steps %d ≥ 0", c.PGD.Eps, c.PGD.Step, c.PGD.Steps)
 	case c.EvalSize < 0:
 		return fmt.Errorf("eval size %d: must be ≥ 0", c.EvalSize)
+	case c.TRADES.Beta < 0 || c.MART.Beta < 0 || c.RoBal.Beta < 0:
+		return fmt.Errorf("trades beta %v, mart beta %v and robal beta %v: must be ≥ 0", c.TRADES.Beta, c.MART.Beta, c.RoBal.Beta)
+	case c.HasStage("robal") && c.RoBal.S <= 0:
+		return fmt.Errorf("robal s %v: must be positive", c.RoBal.S)
 	}
 	for _, s := range c.Stages {
 		if _, err := ParseStage(fmt.Sprintf("%s:%d", s.Name, s.Epochs), 0); err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/taet-ml/taet/data"
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/internal/safetensors"
+	"github.com/taet-ml/taet/losses"
 	"github.com/taet-ml/taet/models"
 )
 
@@ -46,10 +47,17 @@ func NetworkFrom(st State, tensors []safetensors.Tensor) (*Network, error) {
 	}
 	n := &Network{
 		Model:   st.Config.Model,
-		Options: models.Options{Classes: st.Classes, ImageSize: int(st.Image[1]), Width: st.Config.Width},
+		Options: models.Options{Classes: st.Classes, ImageSize: int(st.Image[1]), Width: st.Config.Width, Head: st.Config.Head},
 		Image:   slices.Clone(st.Image),
 		Values:  map[string][]float32{},
 		State:   &st,
+	}
+	if st.Config.HasStage("robal") {
+		adj, err := roBalAdjust(st)
+		if err != nil {
+			return nil, err
+		}
+		n.Options.Adjust = adj
 	}
 	if names := data.ClassNamesOf(st.Config.Dataset, st.Config.DataPath); len(names) == st.Classes {
 		n.ClassNames = names
@@ -75,7 +83,22 @@ func NetworkFrom(st State, tensors []safetensors.Tensor) (*Network, error) {
 	return n, nil
 }
 
-// Net returns the network's builder (models.ByName).
+// roBalAdjust returns the inference-time adjustment of a network trained
+// with a robal stage (losses.RoBalAdjustment), from the training counts of
+// its split record.
+func roBalAdjust(st State) (*models.Adjust, error) {
+	counts := st.Split.Counts
+	if len(counts) != st.Classes || slices.Min(counts) <= 0 {
+		return nil, fmt.Errorf("%w: a RoBal model needs its %d training class counts for the inference adjustment; the split record has %v",
+			ErrCheckpoint, st.Classes, counts)
+	}
+	r := st.Config.RoBal
+	scale, bias := losses.RoBalAdjustment(counts, losses.RoBalOpts{S: float32(r.S), TauP: float32(r.TauP)})
+	return &models.Adjust{Scale: scale, Bias: bias}, nil
+}
+
+// Net returns the network's builder (models.ByName), with the inference
+// adjustment of its method applied to the logits (RoBal's).
 func (n *Network) Net() (graphs.Net, error) { return models.ByName(n.Model, n.Options) }
 
 // Params returns the model's parameters and buffers, in graph order.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/taet-ml/taet/models"
 	"github.com/taet-ml/taet/onnx/onnxpb"
 )
 
@@ -28,7 +29,10 @@ import (
 // a stage trains on PGD examples), dataset, imbalance_ratio, epochs
 // (finished), clean_bacc and robust_bacc of the last epoch with eval_size
 // (test images asked for) and robust_attack (when the run evaluated),
-// checkpoint_taet_version.
+// checkpoint_taet_version; head (cosine, with head_scale and head_gamma)
+// for a cosine classifier, and logit_adjustment (JSON {"scale", "bias"})
+// for a network whose logits are adjusted at inference (RoBal's: in the
+// ONNX graph, not in the safetensors parameters).
 // Numbers are written in Go's shortest form ("0.031", "10"). ONNX adds
 // batchnorm: folded or kept.
 func Metadata(n *checkpoint.Network, o Options) map[string]string {
@@ -56,6 +60,13 @@ func Metadata(n *checkpoint.Network, o Options) map[string]string {
 	if len(n.ClassNames) == n.Options.Classes {
 		b, _ := json.Marshal(n.ClassNames) // []string always marshals
 		m["class_names"] = string(b)
+	}
+	if h := n.Options.Head; h.Kind == models.CosineHead {
+		m["head"], m["head_scale"], m["head_gamma"] = string(h.Kind), num(h.Scale), num(h.Gamma)
+	}
+	if a := n.Options.Adjust; a != nil {
+		b, _ := json.Marshal(map[string]any{"scale": a.Scale, "bias": a.Bias}) // numbers always marshal
+		m["logit_adjustment"] = string(b)
 	}
 	if st := n.State; st != nil {
 		c := st.Config

@@ -8,6 +8,7 @@ import (
 
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/onnx"
 )
 
 // tinyNet: conv → BN → tanh → average pool → global pool → linear, named like
@@ -163,5 +164,75 @@ func TestInputGradAndEvalGraphsAgree(t *testing.T) {
 	numeric := (lossAt(1) - lossAt(-1)) / (2 * eps)
 	if math.Abs(analytic-numeric) > 1e-3+2e-2*math.Abs(numeric) {
 		t.Errorf("⟨∇x loss, v⟩ = %.5g, finite difference %.5g", analytic, numeric)
+	}
+}
+
+// TestFeatures: the features a Net declares for its logits are what a loss
+// head reads back; logits without declared features, or features of the
+// wrong shape, are BuildErrors.
+func TestFeatures(t *testing.T) {
+	_, err := graphs.Build("features", func(b *graphs.Builder) {
+		h := b.Input("h", onnx.Float, 4, 3)
+		z := graphs.WithFeatures(graphs.Relu(h), h)
+		if graphs.Features(z) != h {
+			t.Error("Features did not return the declared features")
+		}
+		b.Output("z", z)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, fn := range map[string]func(b *graphs.Builder){
+		"none declared": func(b *graphs.Builder) { graphs.Features(b.Input("z", onnx.Float, 4, 3)) },
+		"wrong batch": func(b *graphs.Builder) {
+			graphs.WithFeatures(b.Input("z", onnx.Float, 4, 3), b.Input("h", onnx.Float, 5, 3))
+		},
+	} {
+		if _, err := graphs.Build(name, func(b *graphs.Builder) { fn(b); b.Output("x", b.Input("x", onnx.Float, 1)) }); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// TestPairTrainStepGraph checks a paired train step's contract without a
+// runtime: x, y, x_adv, then the parameters as inputs; one "_updated" output
+// per buffer however many passes ran, chained through every pass (clean,
+// adversarial, clean: three BatchNormalization nodes for bn1, each reading
+// the previous one's running mean); and that passes without both kinds,
+// or of an unknown kind, are build errors.
+func TestPairTrainStepGraph(t *testing.T) {
+	both := func(clean, adv, y *graphs.Value) *graphs.Value { return graphs.Add(meanCE(clean, y), meanCE(adv, y)) }
+	s := tinySpec()
+	s.Pair = &graphs.PairHead{Loss: both, Passes: []graphs.Pass{graphs.CleanPass, graphs.AdversarialPass, graphs.CleanPass}}
+	ts, err := graphs.TrainStepGraph(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ts.InputNames()[:4], []string{"x", "y", "x_adv", "conv1.weight"}; !slices.Equal(got, want) {
+		t.Errorf("inputs %v…, want %v…", got, want)
+	}
+	plain, err := graphs.TrainStepGraph(tinySpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ts.OutputNames(), plain.OutputNames(); !slices.Equal(got, want) {
+		t.Errorf("outputs %v, want the unpaired step's %v", got, want)
+	}
+	// each BatchNormalization's running-mean input and output, in order
+	var meanIn, meanOut []string
+	for _, n := range ts.Proto.GetGraph().GetNode() {
+		if n.GetOpType() == "BatchNormalization" {
+			meanIn, meanOut = append(meanIn, n.GetInput()[3]), append(meanOut, n.GetOutput()[1])
+		}
+	}
+	if len(meanIn) != 3 || meanIn[0] != "bn1.running_mean" || meanIn[1] != meanOut[0] || meanIn[2] != meanOut[1] {
+		t.Errorf("BatchNormalization running means in %v, out %v: want bn1.running_mean, then each pass's update of it", meanIn, meanOut)
+	}
+	ortest.Check(t, ts.Model)
+	for _, passes := range [][]graphs.Pass{{graphs.CleanPass}, {graphs.AdversarialPass, graphs.AdversarialPass}, {graphs.CleanPass, 7}} {
+		s.Pair = &graphs.PairHead{Loss: both, Passes: passes}
+		if _, err := graphs.TrainStepGraph(s); err == nil {
+			t.Errorf("passes %v: no build error", passes)
+		}
 	}
 }

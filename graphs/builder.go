@@ -66,6 +66,9 @@ type Value struct {
 	node  *Node               // producer; nil for inputs and initializers
 	index int                 // output index in node
 	init  *onnxpb.TensorProto // data when the value is an initializer
+	// features are the penultimate features a Net declared for these
+	// logits (WithFeatures), or nil.
+	features *Value
 }
 
 // Name returns the value's ONNX name.

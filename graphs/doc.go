@@ -15,7 +15,13 @@
 // does and decides whether they are graph inputs (training, attacks) or
 // initializers (evaluation, deployment), and whether BatchNormalization uses
 // batch or running statistics. TrainStepGraph, InputGradGraph and EvalGraph
-// assemble the three graphs taet runs from any Net and LossHead.
+// assemble the three graphs taet runs from any Net and LossHead; a
+// PairHead makes the train step paired (TRADES, MART, RoBal): it takes the
+// adversarial batch x_adv beside x and runs the network on both, sharing
+// the parameters and chaining the running statistics from pass to pass.
+// A Net may declare the penultimate features of its logits
+// (WithFeatures), which a LossHead reads back with Features (REAT's
+// tail-feature alignment); they exist while the graph is built only.
 //
 // # Static shapes
 //

@@ -50,6 +50,7 @@ type Vars struct {
 	params   []ParamInfo
 	byName   map[string]*Value
 	updates  []Update
+	updated  map[string]int // index in updates of each buffer's newest value
 }
 
 // Update pairs a buffer with its value after a training step.
@@ -132,8 +133,32 @@ func (v *Vars) Trainable() []*Value {
 	return out
 }
 
-// Updates returns the new running statistics of a training graph.
+// Updates returns the new running statistics of a training graph: one
+// Update per buffer, in the order the buffers were first updated, holding
+// its value after the last pass of the network (see BatchNorm).
 func (v *Vars) Updates() []Update { return slices.Clone(v.updates) }
+
+// current returns the newest value of buffer: its update by the last
+// training pass so far, or the buffer itself.
+func (v *Vars) current(buffer *Value) *Value {
+	if i, ok := v.updated[buffer.name]; ok {
+		return v.updates[i].Value
+	}
+	return buffer
+}
+
+// update records value as the newest value of buffer.
+func (v *Vars) update(buffer, value *Value) {
+	if i, ok := v.updated[buffer.name]; ok {
+		v.updates[i].Value = value
+		return
+	}
+	if v.updated == nil {
+		v.updated = map[string]int{}
+	}
+	v.updated[buffer.name] = len(v.updates)
+	v.updates = append(v.updates, Update{buffer.name, value})
+}
 
 // BatchNorm applies BatchNormalization with the parameters prefix.weight,
 // prefix.bias and buffers prefix.running_mean, prefix.running_var (PyTorch's
@@ -141,6 +166,17 @@ func (v *Vars) Updates() []Update { return slices.Clone(v.updates) }
 // statistics when training, recording the updated buffers, else the running
 // ones. As in PyTorch's BatchNorm2d, training normalises with the biased
 // batch variance and updates running_var with the unbiased one.
+//
+// A network run several times on one training Vars (TRADES and MART run it
+// on the clean and the adversarial batch in one step) chains the running
+// statistics as successive forward calls of a PyTorch module in train mode
+// do: each pass updates the statistics the previous pass left, and Updates
+// holds those of the last pass. The passes' outputs do not depend on the
+// running statistics, only on their own batch's. ONNX Runtime then writes
+// the first pass's running mean into the buffer's graph input (the op may
+// work in place, and that output is no longer a graph output): a caller
+// must not read a buffer's input tensor after the step ran, only its
+// "_updated" output (train copies the outputs over the inputs).
 func (v *Vars) BatchNorm(prefix string, x *Value) *Value {
 	c := []int64{x.Dim(1)}
 	scale := v.Param(prefix+".weight", c, Const(1))
@@ -151,8 +187,9 @@ func (v *Vars) BatchNorm(prefix string, x *Value) *Value {
 	if !v.training {
 		return BatchNormalization(x, scale, bias, mean, variance, opts)
 	}
-	y, newMean, newVar := BatchNormalizationTraining(x, scale, bias, mean, variance, opts)
-	v.updates = append(v.updates, Update{mean.name, newMean}, Update{variance.name, newVar})
+	y, newMean, newVar := BatchNormalizationTraining(x, scale, bias, v.current(mean), v.current(variance), opts)
+	v.update(mean, newMean)
+	v.update(variance, newVar)
 	return y
 }
 

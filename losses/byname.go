@@ -3,6 +3,7 @@ package losses
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/taet-ml/taet/graphs"
@@ -25,14 +26,57 @@ type Options struct {
 	// Kappa is cw's confidence κ ≥ 0 (0 is Carlini and Wagner's default;
 	// the AT-BSL evaluation uses 50).
 	Kappa float32
+	// TRADESBeta and MARTBeta are the weights β ≥ 0 of the paired heads'
+	// robust terms (PairByName); 6 in the authors' code. Zero is used as
+	// given.
+	TRADESBeta, MARTBeta float32
+	// RoBal holds robal's loss parameters (with ClassCounts).
+	RoBal RoBalOpts
+	// REAT holds reat's weights (with ClassCounts).
+	REAT REATOpts
 }
 
 // names are the loss names, in the order Names and errors list them.
-var names = []string{"ce", "balanced-softmax", "hel", "cw", "dlr", "dlr-targeted", "margin-targeted"}
+var names = []string{"ce", "balanced-softmax", "hel", "cw", "dlr", "dlr-targeted", "margin-targeted", "kl", "reat"}
+
+// pairNames are the names PairByName accepts.
+var pairNames = []string{"trades", "mart", "robal"}
 
 // Names returns the names ByName accepts, without aliases: ce,
-// balanced-softmax, hel, cw, dlr, dlr-targeted, margin-targeted.
+// balanced-softmax, hel, cw, dlr, dlr-targeted, margin-targeted, kl, reat.
 func Names() []string { return append([]string(nil), names...) }
+
+// PairNames returns the names PairByName accepts: trades, mart, robal.
+func PairNames() []string { return append([]string(nil), pairNames...) }
+
+// PairByName returns the paired train-step head called name (trades or
+// mart; see PairNames) with its β taken from o. It returns an error
+// wrapping ErrUnknownLoss for an unknown name, and an error for a β that
+// is negative or not finite.
+func PairByName(name string, o Options) (*graphs.PairHead, error) {
+	var beta float32
+	var head func(float32) *graphs.PairHead
+	switch name {
+	case "trades":
+		beta, head = o.TRADESBeta, TRADESHead
+	case "mart":
+		beta, head = o.MARTBeta, MARTHead
+	case "robal":
+		if err := checkCounts("robal", o.ClassCounts); err != nil {
+			return nil, err
+		}
+		if o.RoBal.S <= 0 {
+			return nil, fmt.Errorf("losses: robal: scale s = %v, want > 0", o.RoBal.S)
+		}
+		beta, head = o.RoBal.Beta, func(float32) *graphs.PairHead { return RoBalHead(o.ClassCounts, o.RoBal) }
+	default:
+		return nil, fmt.Errorf("losses: %w %q (valid paired losses: %s)", ErrUnknownLoss, name, strings.Join(pairNames, ", "))
+	}
+	if !(beta >= 0) || math.IsInf(float64(beta), 1) {
+		return nil, fmt.Errorf("losses: %s: β = %v, want a finite number ≥ 0", name, beta)
+	}
+	return head(beta), nil
+}
 
 // ByName returns the loss head called name (see Names; "bsl" is an alias of
 // "balanced-softmax") with its parameters taken from o. It returns an error
@@ -45,13 +89,8 @@ func ByName(name string, o Options) (graphs.LossHead, error) {
 	case "ce":
 		return CrossEntropy, nil
 	case "balanced-softmax", "bsl":
-		if len(o.ClassCounts) == 0 {
-			return nil, fmt.Errorf("losses: balanced-softmax needs the class counts")
-		}
-		for c, n := range o.ClassCounts {
-			if n <= 0 {
-				return nil, fmt.Errorf("losses: balanced-softmax: class %d has count %d, want > 0", c, n)
-			}
+		if err := checkCounts("balanced-softmax", o.ClassCounts); err != nil {
+			return nil, err
 		}
 		tau := o.Tau
 		if tau == 0 {
@@ -74,6 +113,27 @@ func ByName(name string, o Options) (graphs.LossHead, error) {
 		return DLRTargetedHead(), nil
 	case "margin-targeted":
 		return MarginTargetedHead(), nil
+	case "kl":
+		return KLHead(), nil
+	case "reat":
+		if err := checkCounts("reat", o.ClassCounts); err != nil {
+			return nil, err
+		}
+		return REATHead(o.ClassCounts, o.REAT), nil
 	}
 	return nil, fmt.Errorf("losses: %w %q (valid: %s; bsl is balanced-softmax)", ErrUnknownLoss, name, strings.Join(names, ", "))
+}
+
+// checkCounts returns an error unless counts are the positive class counts
+// the head called name needs.
+func checkCounts(name string, counts []int) error {
+	if len(counts) == 0 {
+		return fmt.Errorf("losses: %s needs the class counts", name)
+	}
+	for c, n := range counts {
+		if n <= 0 {
+			return fmt.Errorf("losses: %s: class %d has count %d, want > 0", name, c, n)
+		}
+	}
+	return nil
 }

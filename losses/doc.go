@@ -2,7 +2,8 @@
 // graph fragments: functions of logits [N, C] float32 and labels y [N] int64
 // that return a float32 value built from graphs primitives only, so
 // graphs.Grad differentiates them like any other part of the graph (no
-// loss has a gradient rule of its own, and nothing is detached).
+// loss has a gradient rule of its own, and nothing is detached but REAT's
+// anchor distribution, which its authors' code detaches).
 //
 // # Heads
 //
@@ -16,12 +17,38 @@
 //	dlr               DLR                    Σ_i −(z_y − max_{j≠y} z_j) / (z_π1 − z_π3 + 1e-12)
 //	dlr-targeted      DLRTargeted            Σ_i −(z_y − z_t) / (z_π1 − (z_π3 + z_π4)/2 + 1e-12)
 //	margin-targeted   MarginTargeted         Σ_i (z_t − z_y)   (FAB-T's linearised boundary)
+//	kl                KLDivergence           Σ_i KL(softmax(r_i) ‖ softmax(z_i))   (TRADES's attack; r the clean logits, an input)
+//	reat              REAT                   BalancedSoftmax(z, τ = 1) + λ·TailAlignment(f)  (REAT, Li et al., 2023; f the penultimate features)
+//
+// Paired heads (PairByName) see the clean logits z and the adversarial
+// logits z' of one train step (graphs.PairHead, two forward passes of the
+// same parameters), with p = softmax(z), q = softmax(z'):
+//
+//	trades  TRADES  (1/N)·Σ_i ℓ_i(z) + β·(1/N)·Σ_i KL(p_i ‖ q_i)                               (Zhang et al., 2019)
+//	mart    MART    (1/N)·Σ_i [ℓ_i(z') − log(1.0001 − q_{i,ŷ_i})] + β·(1/N)·Σ_i KL(p_i ‖ q_i)·(1 − p_{i,y_i})  (Wang et al., 2020)
+//	robal   RoBal   RoBalMargin(z') + β·(1/N)·Σ_i Σ_j p_ij·(log p_ij − log(q_ij + 1e-12))          (Wu et al., 2021)
+//
+// with ŷ_i the strongest wrong class on z' (see MART for the exact
+// constants). TRADESHead, MARTHead and RoBalHead also fix the order of the
+// passes as the authors' code runs the model.
+//
+// RoBal's logits are a cosine classifier's (models.CosineHead at scale 1).
+// Its class-aware margin loss is
+//
+//	RoBalMargin = (1/N)·Σ_i −log softmax(s·(z_i − m_{y_i}·e_{y_i}) + τ_b·log π)_{y_i},
+//	m_c = m + τ_m·log(n_c / min_j n_j)/s,   π_c = n_c / Σ_j n_j
+//
+// and a trained model is evaluated on s·z − τ_p·log π (RoBalAdjustment).
+// REAT's TailAlignment reads the features the network declared for its
+// logits (graphs.Features); see TailAlignment for the official code's
+// exact weighting.
 //
 // The first column is the name used by flags, JSON and ByName; the second
 // the Go function. CrossEntropyPerSample, CWPerSample, DLRPerSample and
 // DLRTargetedPerSample return the [N] values before the reduction.
 // BalancedSoftmaxHead, HELHead, CWHead and DLRTargetedHead bind the
-// parameters and return a graphs.LossHead.
+// parameters and return a graphs.LossHead; KLHead declares the clean
+// logits as a graph input (CleanLogitsInput).
 //
 // # Hierarchical equalization loss (HEL)
 //

@@ -29,6 +29,6 @@ func ExampleByName() {
 	_, err = losses.ByName("bsl", losses.Options{})
 	fmt.Println(err)
 	// Output:
-	// losses: unknown loss "focal" (valid: ce, balanced-softmax, hel, cw, dlr, dlr-targeted, margin-targeted; bsl is balanced-softmax)
+	// losses: unknown loss "focal" (valid: ce, balanced-softmax, hel, cw, dlr, dlr-targeted, margin-targeted, kl, reat; bsl is balanced-softmax)
 	// losses: balanced-softmax needs the class counts
 }

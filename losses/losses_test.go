@@ -222,10 +222,12 @@ func swapInto(row []float32, j int64, v float32) {
 	row[j], row[k] = row[k], row[j]
 }
 
-// tinyNet is a linear classifier on flattened images [N, 1, 2, 3] → [N, 5].
+// tinyNet is a linear classifier on flattened images [N, 1, 2, 3] → [N, 5],
+// the flattened images its declared features (REAT reads them).
 func tinyNet(v *graphs.Vars, x *graphs.Value) *graphs.Value {
 	w := v.Param("fc.weight", []int64{5, 6}, graphs.Const(0.1))
-	return graphs.Gemm(graphs.Flatten(x, 1), w, nil, graphs.GemmOpts{TransB: true})
+	h := graphs.Flatten(x, 1)
+	return graphs.WithFeatures(graphs.Gemm(h, w, nil, graphs.GemmOpts{TransB: true}), h)
 }
 
 // TestByNameAssembles builds the attack graph of every named head, checks
@@ -245,6 +247,9 @@ func TestByNameAssembles(t *testing.T) {
 			want := []string{"x", "y", "fc.weight"}
 			if strings.HasSuffix(name, "-targeted") {
 				want = append(want, losses.TargetInput)
+			}
+			if name == "kl" {
+				want = append(want, losses.CleanLogitsInput)
 			}
 			if got := g.InputNames(); !slices.Equal(got, want) {
 				t.Errorf("inputs %v, want %v", got, want)
@@ -267,6 +272,8 @@ func TestByNameErrors(t *testing.T) {
 		{"bsl", losses.Options{ClassCounts: []int{3, 0}}, false, "class 1 has count 0"},
 		{"hel", losses.Options{HEL: losses.HELOpts{Variant: 2}}, false, "unknown variant HELVariant(2)"},
 		{"cw", losses.Options{Kappa: -1}, false, "want ≥ 0"},
+		{"reat", losses.Options{}, false, "reat needs the class counts"},
+		{"robal", losses.Options{ClassCounts: []int{3, 1}}, true, `unknown loss "robal"`}, // a paired head (PairByName)
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			head, err := losses.ByName(tc.name, tc.o)
@@ -277,6 +284,30 @@ func TestByNameErrors(t *testing.T) {
 				t.Errorf("error %q: want one containing %q, wrapping ErrUnknownLoss: %v", err, tc.want, tc.unknown)
 			}
 		})
+	}
+}
+
+// TestPairByNameRoBalErrors: robal needs positive class counts and a
+// positive scale s, and takes its β from o.RoBal.
+func TestPairByNameRoBalErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    losses.Options
+		want string
+	}{
+		{"no counts", losses.Options{RoBal: losses.RoBalN}, "robal needs the class counts"},
+		{"zero count", losses.Options{ClassCounts: []int{3, 0}, RoBal: losses.RoBalN}, "class 1 has count 0"},
+		{"zero scale", losses.Options{ClassCounts: []int{3, 1}}, "scale s = 0"},
+		{"negative beta", losses.Options{ClassCounts: []int{3, 1}, RoBal: losses.RoBalOpts{S: 10, Beta: -1}}, "β = -1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := losses.PairByName("robal", tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("PairByName(robal, %+v): %v, want an error containing %q", tc.o, err, tc.want)
+			}
+		})
+	}
+	if _, err := losses.PairByName("robal", losses.Options{ClassCounts: []int{3, 1}, RoBal: losses.RoBalN}); err != nil {
+		t.Error(err)
 	}
 }
 

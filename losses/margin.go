@@ -120,9 +120,14 @@ func classes(b *graphs.Builder, c int64) *graphs.Value {
 // maxOther returns max_{j≠y_i} z_ij, [N]: a ReduceMax with each label's
 // logit masked out (ties split the gradient evenly).
 func maxOther(logits, y *graphs.Value) *graphs.Value {
-	b := logits.Builder()
-	isLabel := graphs.Equal(graphs.Unsqueeze(y, 1), classes(b, logits.Dim(1)))
-	return graphs.ReduceMax(graphs.Where(isLabel, b.Scalar(lowest), logits), []int64{1}, false)
+	return graphs.ReduceMax(maskLabels(logits, y), []int64{1}, false)
+}
+
+// maskLabels returns x [N, C] with x[i, y_i] replaced by lowest.
+func maskLabels(x, y *graphs.Value) *graphs.Value {
+	b := x.Builder()
+	isLabel := graphs.Equal(graphs.Unsqueeze(y, 1), classes(b, x.Dim(1)))
+	return graphs.Where(isLabel, b.Scalar(lowest), x)
 }
 
 // sortedTop returns the k largest logits of each row in descending order,

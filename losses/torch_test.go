@@ -82,22 +82,92 @@ func TestLossesMatchPyTorch(t *testing.T) {
 		}
 		got := ortest.Run(t, m, ortest.F32(z, n, c), ortest.I64(y, n))
 		for k, suffix := range []string{"", "_grad"} {
-			w := want[name+suffix]
-			if len(w) != len(got[k].F) {
-				t.Fatalf("%s%s: PyTorch gave %d values, taet %d", name, suffix, len(w), len(got[k].F))
-			}
-			scale := 0.0
-			for _, v := range w {
-				scale = max(scale, math.Abs(v))
-			}
-			for i, v := range w {
-				if d := math.Abs(float64(got[k].F[i]) - v); d > 1e-5*scale {
-					t.Errorf("%s%s[%d]: taet %v, PyTorch %v", name, suffix, i, got[k].F[i], v)
-				}
-			}
+			compareTorch(t, name+suffix, got[k].F, want[name+suffix])
 		}
 	}
 	if math.Abs(want["hel/all-classes"][0]-want["hel/present-classes"][0]) < 1e-4 {
 		t.Error("the two HEL variants agree on a batch with absent classes: the test cannot tell them apart")
+	}
+}
+
+// torchPairLosses computes, in PyTorch, TRADES's and MART's training
+// losses (torchtest.PairLosses, the KL's target of TRADES being the clean
+// logits z) with their gradients with respect to the clean and the
+// adversarial logits.
+//
+// stdin: {"z": [...], "za": [...], "n": N, "c": C, "y": [...], "beta": β}
+const torchPairLosses = torchtest.PairLosses + `
+import json, sys
+a = json.load(sys.stdin)
+n, c, beta = a["n"], a["c"], a["beta"]
+y = torch.tensor(a["y"])
+out = {}
+for name, f in [("trades", lambda z, za: trades(z, za, z, y, beta)), ("mart", lambda z, za: mart(z, za, y, beta))]:
+    z = torch.tensor(a["z"], dtype=torch.float32).reshape(n, c).requires_grad_()
+    za = torch.tensor(a["za"], dtype=torch.float32).reshape(n, c).requires_grad_()
+    loss = f(z, za)
+    loss.backward()
+    out[name] = [loss.item()]
+    out[name + "_grad_clean"] = z.grad.flatten().tolist()
+    out[name + "_grad_adv"] = za.grad.flatten().tolist()
+print(json.dumps(out))
+`
+
+// TestPairLossesMatchPyTorch: TRADES and MART agree with PyTorch
+// transcriptions of the authors' functions, value and gradient with respect
+// to the clean and the adversarial logits, at β = 6 on a batch in which
+// classes 3 and 7 are absent. The adversarial logits are the clean ones
+// moved by noise, as a few PGD steps move them.
+func TestPairLossesMatchPyTorch(t *testing.T) {
+	ortest.Init(t)
+	const c, beta = 10, 6
+	y := []int64{0, 0, 1, 1, 1, 2, 4, 4, 5, 6, 6, 8, 8, 8, 9, 9}
+	n := int64(len(y))
+	rng := rand.New(rand.NewPCG(22, 1))
+	z, za := make([]float32, n*c), make([]float32, n*c)
+	for i := range z {
+		z[i] = float32(2 * rng.NormFloat64())
+		za[i] = z[i] + float32(rng.NormFloat64())
+	}
+	var want map[string][]float64
+	torchtest.Run(t, torchPairLosses, map[string]any{"z": z, "za": za, "n": n, "c": c, "y": y, "beta": beta}, &want)
+	for _, name := range []string{"trades", "mart"} { // robal: TestRoBalREATMatchPyTorch
+		head, err := losses.PairByName(name, losses.Options{TRADESBeta: beta, MARTBeta: beta})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := graphs.Build("torch-"+name, func(b *graphs.Builder) {
+			clean, adv := b.Input("clean", onnx.Float, n, c), b.Input("adv", onnx.Float, n, c)
+			loss := head.Loss(clean, adv, b.Input("y", onnx.Int64, n))
+			grads := graphs.Grad(loss, []*graphs.Value{clean, adv})
+			b.Output("loss", graphs.Reshape(loss, 1))
+			b.Output("grad_clean", grads[0])
+			b.Output("grad_adv", grads[1])
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ortest.Run(t, m, ortest.F32(z, n, c), ortest.F32(za, n, c), ortest.I64(y, n))
+		for k, suffix := range []string{"", "_grad_clean", "_grad_adv"} {
+			compareTorch(t, name+suffix, got[k].F, want[name+suffix])
+		}
+	}
+}
+
+// compareTorch fails t for every element of got more than 1e-5 of the
+// largest |want| away from want.
+func compareTorch(t *testing.T, name string, got []float32, want []float64) {
+	t.Helper()
+	if len(want) != len(got) {
+		t.Fatalf("%s: PyTorch gave %d values, taet %d", name, len(want), len(got))
+	}
+	scale := 0.0
+	for _, v := range want {
+		scale = max(scale, math.Abs(v))
+	}
+	for i, v := range want {
+		if d := math.Abs(float64(got[i]) - v); d > 1e-5*scale {
+			t.Errorf("%s[%d]: taet %v, PyTorch %v", name, i, got[i], v)
+		}
 	}
 }

@@ -29,6 +29,17 @@
 // and a 3×3 max-pool) for 224×224. ResNetOpts.Width scales every width
 // (base 64·Width) for small CPU runs; ViTLite74 scales its hidden size.
 //
+// # Heads
+//
+// The classifier of a ResNet is nn.Linear by default; Options.Head makes it
+// RoBal's cosine classifier (CosineHead) and Options.Adjust appends an
+// inference-time affine map of the logits (RoBal's boundary adjustment,
+// which checkpoint.Network adds for a model trained with a robal stage).
+// Every Net declares the penultimate features it computed its logits from
+// (graphs.WithFeatures: the pooled features of a ResNet, the class token of
+// a ViT after its LayerNorm), so a loss head can read them with
+// graphs.Features (REAT's tail-feature alignment).
+//
 // # Names
 //
 // Every Net builds under a scope named after it, and every submodule under

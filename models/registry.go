@@ -23,6 +23,10 @@ type Options struct {
 	// Stem is the ResNet stem; "" picks CIFARStem below 128 pixels and
 	// ImageNetStem from 128 up (224×224 is what the TAET authors' code uses).
 	Stem Stem
+	// Head is the classifier (ResNets only; "" is nn.Linear) and Adjust an
+	// inference-time logit adjustment after it (nil: none).
+	Head   Head
+	Adjust *Adjust
 }
 
 // ByName returns the Net called name:
@@ -42,7 +46,7 @@ func ByName(name string, o Options) (graphs.Net, error) {
 		return nil, fmt.Errorf("model %s: image size %d: want a positive number of pixels", name, o.ImageSize)
 	}
 	if name == "resnet18" || name == "resnet50" {
-		ro := ResNetOpts{Depth: 18, Classes: o.Classes, Stem: o.Stem, Width: o.Width}
+		ro := ResNetOpts{Depth: 18, Classes: o.Classes, Stem: o.Stem, Width: o.Width, Head: o.Head, Adjust: o.Adjust}
 		if name == "resnet50" {
 			ro.Depth = 50
 		}
@@ -59,6 +63,9 @@ func ByName(name string, o Options) (graphs.Net, error) {
 	}
 	if o.Stem != "" {
 		return nil, fmt.Errorf("model %s: a ViT has no stem option (got %q)", name, o.Stem)
+	}
+	if (o.Head.Kind != "" && o.Head.Kind != LinearHead) || o.Adjust != nil {
+		return nil, fmt.Errorf("model %s: the ViTs have a linear head only (got head %q)", name, o.Head.Kind)
 	}
 	vo := ViTLite74(o.Classes, o.Width)
 	if name == "vit-b16" {

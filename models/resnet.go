@@ -26,6 +26,8 @@ type ResNetOpts struct {
 	Classes int     // outputs of fc
 	Stem    Stem    // CIFARStem or ImageNetStem
 	Width   float64 // base width 64·Width, rounded, at least 1; 0 means 1 (torchvision)
+	Head    Head    // the classifier fc: nn.Linear by default
+	Adjust  *Adjust // inference-time logit adjustment, or nil
 
 	// activation replaces ReLU when not nil: gradient tests use a smooth
 	// one, since finite differences across ReLU kinks are unreliable.
@@ -56,6 +58,9 @@ func (o ResNetOpts) check() error {
 	if o.Width < 0 || math.IsNaN(o.Width) || math.IsInf(o.Width, 0) {
 		return fmt.Errorf("resnet%d: width %v: want a positive multiplier", o.Depth, o.Width)
 	}
+	if err := o.Head.check(); err != nil {
+		return fmt.Errorf("resnet%d: %w", o.Depth, err)
+	}
 	return nil
 }
 
@@ -81,7 +86,9 @@ func (o ResNetOpts) baseWidth() int64 {
 // base = 64·Width; layer2…layer4 halve the resolution. Convolutions have no
 // bias. Initialisation as torchvision's: convolutions Kaiming normal
 // (fan_out, ReLU gain), BatchNorm weight 1 and bias 0, fc nn.Linear's
-// default U(±1/√in_features). Nodes are named under the scope "resnet18"
+// default U(±1/√in_features). o.Head can make fc a cosine classifier
+// (CosineHead) and o.Adjust adjusts the logits; the pooled features are
+// declared as the logits' features (graphs.Features). Nodes are named under the scope "resnet18"
 // or "resnet50" ("resnet18/layer1.0/conv1/Conv_0").
 //
 // Bad options panic with a *graphs.BuildError when the Net is built.
@@ -126,7 +133,7 @@ func resnet(s scope, x *graphs.Value, o ResNetOpts) *graphs.Value {
 	}
 	h = graphs.Flatten(s.sub("avgpool", func(scope) *graphs.Value { return graphs.GlobalAveragePool(h) }), 1)
 	init := linearDefault(h.Dim(1))
-	return s.linear("fc", h, int64(o.Classes), init, init)
+	return s.classifier("fc", h, int64(o.Classes), o.Head, func() *graphs.Value { return s.linear("fc", h, int64(o.Classes), init, init) }, o.Adjust)
 }
 
 // basicBlock is torchvision's BasicBlock (expansion 1):

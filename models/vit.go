@@ -114,9 +114,10 @@ func vit(s scope, x *graphs.Value, o ViTOpts) *graphs.Value {
 		first := graphs.Slice(graphs.Reshape(t, n, seq*d), []int64{0}, []int64{d}, []int64{1}, nil)
 		return s.layerNorm("ln", first)
 	})
-	return s.sub("heads", func(s scope) *graphs.Value {
+	z := s.sub("heads", func(s scope) *graphs.Value {
 		return s.linear("head", h, int64(o.Classes), graphs.Const(0), graphs.Const(0))
 	})
+	return graphs.WithFeatures(z, h)
 }
 
 // encoderBlock is torchvision's EncoderBlock on tokens t [N·(S+1), D].

@@ -24,7 +24,9 @@ type oracle struct {
 	fwd       *ortsession.Session                 // x → logits only, for calls without a gradient; or nil
 	newFwd    func() (*ortsession.Session, error) // builds fwd on the first such call
 	x         *ort.Tensor[float32]
-	y, target *ort.Tensor[int64] // target is nil for untargeted losses
+	y, target *ort.Tensor[int64]   // target is nil for untargeted losses
+	ref       *ort.Tensor[float32] // reference logits of the kl loss, or nil
+	refSet    bool
 	classes   int
 	loss      string
 }
@@ -72,17 +74,44 @@ func (o *oracle) close() {
 	if o.target != nil {
 		o.target.Close()
 	}
+	if o.ref != nil {
+		o.ref.Close()
+	}
+}
+
+// refOracle is the oracle of the "kl" loss: its graph also takes the
+// reference logits (losses.CleanLogitsInput, the oracle's ref), which
+// SetReference fills.
+type refOracle struct{ *oracle }
+
+var _ attacks.ReferenceOracle = refOracle{}
+
+func (o refOracle) SetReference(logits []float32) {
+	copy(o.ref.Data(), logits)
+	o.refSet = true
+}
+
+// Eval is oracle.Eval; it fails when asked for a gradient before the
+// reference is set.
+func (o refOracle) Eval(x []float32, y, target []int64, logits, grad []float32) error {
+	if grad != nil && !o.refSet {
+		return fmt.Errorf("ortoracle: oracle for loss %s: no reference logits set (attacks.ReferenceOracle)", o.loss)
+	}
+	return o.oracle.Eval(x, y, target, logits, grad)
 }
 
 // LossHead returns the summed per-sample loss head an attack oracle
 // differentiates (attacks.Oracle's contract), and whether it declares the
-// target input.
+// target input. The "kl" head declares the reference logits input
+// instead (losses.KLHead).
 func LossHead(loss string, kappa float32) (graphs.LossHead, bool, error) {
 	switch loss {
 	case "ce":
 		return func(l, y *graphs.Value) *graphs.Value {
 			return graphs.ReduceSum(losses.CrossEntropyPerSample(l, y), nil, false)
 		}, false, nil
+	case "kl":
+		return losses.KLHead(), false, nil
 	case "cw", "dlr", "dlr-targeted", "margin-targeted":
 		head, err := losses.ByName(loss, losses.Options{Kappa: kappa})
 		return head, strings.HasSuffix(loss, "-targeted"), err
@@ -111,11 +140,12 @@ func NewSet(net graphs.Net, values map[string][]float32, image []int64, batch, c
 	return &Set{net: net, values: values, image: image, batch: batch, classes: classes, kappa: float32(kappa), opts: opts, cache: map[string]*oracle{}}
 }
 
-// Get returns the oracle for an attack loss: ce, cw, dlr, dlr-targeted or
-// margin-targeted. It has the signature of attacks.OracleSet.
+// Get returns the oracle for an attack loss: ce, cw, dlr, dlr-targeted,
+// margin-targeted or kl (an attacks.ReferenceOracle). It has the signature
+// of attacks.OracleSet.
 func (s *Set) Get(loss string) (_ attacks.Oracle, err error) {
 	if o, ok := s.cache[loss]; ok {
-		return o, nil
+		return o.api(), nil
 	}
 	head, targeted, err := LossHead(loss, s.kappa)
 	if err != nil {
@@ -145,6 +175,12 @@ func (s *Set) Get(loss string) (_ attacks.Oracle, err error) {
 		}
 		inputs = append(inputs, o.target)
 	}
+	if loss == "kl" {
+		if o.ref, err = ort.NewZeros[float32](int64(s.batch), int64(s.classes)); err != nil {
+			return nil, err
+		}
+		inputs = append(inputs, o.ref)
+	}
 	if o.s, err = ortsession.New(g.Model, s.opts, inputs); err != nil {
 		return nil, err
 	}
@@ -159,7 +195,16 @@ func (s *Set) Get(loss string) (_ attacks.Oracle, err error) {
 		return ortsession.New(ev.Model, s.opts, []ort.Value{o.x})
 	}
 	s.cache[loss] = o
-	return o, nil
+	return o.api(), nil
+}
+
+// api returns o as the attacks package sees it: a ReferenceOracle when
+// its loss takes reference logits.
+func (o *oracle) api() attacks.Oracle {
+	if o.ref != nil {
+		return refOracle{o}
+	}
+	return o
 }
 
 // RuntimeTime returns the time spent creating and running the oracles' sessions.

@@ -512,3 +512,18 @@ func TestWriteReplacesTheWholeReport(t *testing.T) {
 		t.Errorf("the refused directory changed: %q, %v", b, err)
 	}
 }
+
+// TestFigureFileFitsTheFileSystem: a configuration named by many differing
+// settings (robal beside reat: head, batch, milestones, PGD, …) still gives
+// a figure file name within the 255 bytes file systems allow, and the
+// configuration index keeps two such names apart.
+func TestFigureFileFitsTheFileSystem(t *testing.T) {
+	long := strings.Repeat("optimizer.milestones=59+60+61+62 ", 40)
+	a, b := figureFile("recall", 0, long, "balanced"), figureFile("recall", 1, long, "balanced")
+	if n := len(filepath.Base(a)); n > 255 {
+		t.Errorf("%d-byte file name %q", n, a)
+	}
+	if a == b {
+		t.Errorf("two configurations share the figure file %s", a)
+	}
+}

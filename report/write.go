@@ -195,15 +195,23 @@ func (rep *Report) Figures() ([]Figure, error) {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
+// maxFigurePart is the most bytes of one part of a figure's file name:
+// configuration names made of many differing settings (a robal run beside
+// a reat one differs in a dozen, its LR milestones among them) would
+// otherwise pass the file system's 255-byte limit.
+const maxFigurePart = 80
+
 // figureFile names a figure: its kind, the configuration's index (when ≥ 0,
-// which keeps names unique) and parts made safe for file names.
+// which keeps names unique) and parts made safe for file names, each cut
+// to maxFigurePart bytes.
 func figureFile(kind string, config int, parts ...string) string {
 	name := kind
 	if config >= 0 {
 		name += fmt.Sprintf("-%02d", config+1)
 	}
 	for _, p := range parts {
-		name += "-" + strings.Trim(unsafeName.ReplaceAllString(p, "_"), "_")
+		p = strings.Trim(unsafeName.ReplaceAllString(p, "_"), "_")
+		name += "-" + strings.TrimRight(p[:min(len(p), maxFigurePart)], "_")
 	}
 	return filepath.ToSlash(filepath.Join(FigureDir, name+".png"))
 }

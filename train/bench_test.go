@@ -85,7 +85,7 @@ func BenchmarkStep(b *testing.B) {
 			defer r.close()
 			step := func(n int) {
 				if tc.pgd {
-					if err := r.f.adversarial(0, n); err != nil {
+					if err := r.f.adversarial(Stage{Name: tc.loss}, 0, n); err != nil {
 						b.Fatal(err)
 					}
 				}

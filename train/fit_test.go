@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"github.com/taet-ml/taet/checkpoint"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -68,6 +69,81 @@ func TestFitLossFalls(t *testing.T) {
 	}
 	if !(last.CleanBAcc > 0.3) {
 		t.Errorf("clean balanced accuracy %.3f after 4 epochs on separable data", last.CleanBAcc)
+	}
+}
+
+// TestFitPairedStages fits a trades epoch, then a mart epoch (each step
+// attacks the current parameters, on the KL for trades, and trains on the
+// clean batch and its PGD examples) and checks that each epoch trained and
+// evaluated, that the checkpoint records both β, and that a run
+// interrupted in the middle of the trades epoch and resumed ends the same.
+func TestFitPairedStages(t *testing.T) {
+	ortest.Init(t)
+	cfg := tinyConfig(t, train.Stage{Name: "trades", Epochs: 1}, train.Stage{Name: "mart", Epochs: 1})
+	cfg.TRADES.Beta, cfg.MART.Beta = 6, 5
+	dir := t.TempDir()
+	res, err := train.Fit(context.Background(), cfg, dir, false, &quiet{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Metrics) != 2 || res.Metrics[0].Stage != "trades" || res.Metrics[1].Stage != "mart" {
+		t.Fatalf("metrics %+v, want a trades and a mart epoch", res.Metrics)
+	}
+	for _, m := range res.Metrics {
+		if !(m.TrainLoss > 0) || m.EvalImages != cfg.EvalSize {
+			t.Errorf("%s epoch: train loss %v, %d images evaluated", m.Stage, m.TrainLoss, m.EvalImages)
+		}
+	}
+	st, _, err := checkpoint.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Config.TRADES.Beta != 6 || st.Config.MART.Beta != 5 {
+		t.Errorf("checkpoint β: trades %v, mart %v; want 6 and 5", st.Config.TRADES.Beta, st.Config.MART.Beta)
+	}
+	split := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := train.Fit(ctx, cfg, split, false, &quiet{cancelAt: [2]int{0, 2}, cancel: cancel}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted fit returned %v, want context.Canceled", err)
+	}
+	if _, err := train.Fit(context.Background(), cfg, split, true, &quiet{}); err != nil {
+		t.Fatal(err)
+	}
+	sameRuns(t, dir, split)
+}
+
+// TestTRADESWithoutAttackIsCE fits a trades epoch whose PGD takes no step
+// from no random start, so the step's adversarial batch is the clean one:
+// the KL term is then 0, and the first step's loss is a ce epoch's first
+// (later steps drift apart by float32 rounding of the KL's zero gradient).
+// A step that saw anything else as x_adv would add a positive KL.
+func TestTRADESWithoutAttackIsCE(t *testing.T) {
+	ortest.Init(t)
+	loss := func(stage string) float64 {
+		cfg := tinyConfig(t, train.Stage{Name: stage, Epochs: 1})
+		cfg.PGD.Steps, cfg.PGD.Start, cfg.EvalSize = 0, train.StartNone, 0
+		obs := &firstStep{}
+		if _, err := train.Fit(context.Background(), cfg, t.TempDir(), false, obs); err != nil {
+			t.Fatal(err)
+		}
+		return obs.loss
+	}
+	ce, trades := loss("ce"), loss("trades")
+	if math.Abs(trades-ce) > 1e-6*ce {
+		t.Errorf("trades without an attack: first step's loss %.7g, ce's %.7g; want them equal", trades, ce)
+	}
+}
+
+// firstStep is an Observer that records the first step's loss.
+type firstStep struct {
+	quiet
+	loss  float64
+	steps int
+}
+
+func (f *firstStep) StepDone(e train.StepEvent) {
+	if f.steps++; f.steps == 1 {
+		f.loss = e.Loss
 	}
 }
 

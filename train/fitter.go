@@ -30,6 +30,7 @@ type fitter struct {
 	opts       ort.Options
 	x          *ort.Tensor[float32] // training-step input
 	y          *ort.Tensor[int64]
+	xAdv       *ort.Tensor[float32]           // the PGD examples of x, input of the paired stages' steps; nil without such a stage
 	steps      map[string]*ortsession.Session // train-step session per stage; none when dev is set
 	dev        *deviceTrainer                 // device-resident training (device_fit.go); nil: Go SGD on the host
 	attackRun  time.Duration                  // runtime time of this epoch's attack sessions
@@ -74,12 +75,21 @@ func newFitter(spec *Spec, dir string, st *checkpoint.State, saved []safetensors
 		if _, ok := specs[s.Name]; ok {
 			continue
 		}
-		head, ok := spec.Losses[s.Name]
+		gs := graphs.GraphSpec{Name: cfg.Model + "-" + s.Name, Batch: b, Image: f.image, Net: f.net}
+		var ok bool
+		if s.Paired() {
+			gs.Pair, ok = spec.PairLosses[s.Name]
+		} else {
+			gs.Loss, ok = spec.Losses[s.Name]
+		}
 		if !ok {
 			return nil, fmt.Errorf("train: no loss for stage %s in the spec", s.Name)
 		}
-		specs[s.Name] = graphs.GraphSpec{Name: cfg.Model + "-" + s.Name, Batch: b, Image: f.image, Net: f.net, Loss: head}
-		g, err := graphs.TrainStepGraph(specs[s.Name])
+		if err := checkStageDevice(s, f.opts.Device); err != nil {
+			return nil, err
+		}
+		specs[s.Name] = gs
+		g, err := graphs.TrainStepGraph(gs)
 		if err != nil {
 			return nil, err
 		}
@@ -92,8 +102,16 @@ func newFitter(spec *Spec, dir string, st *checkpoint.State, saved []safetensors
 		if deviceResident(f.opts.Device) {
 			continue // device_fit.go builds the device's sessions
 		}
-		ins := append([]ort.Value{f.x, f.y}, f.p.values()...)
-		if f.steps[s.Name], err = ortsession.New(g.Model, f.opts, ins); err != nil {
+		ins := []ort.Value{f.x, f.y}
+		if gs.Pair != nil {
+			if f.xAdv == nil {
+				if f.xAdv, err = ort.NewZeros[float32](b, f.image[0], f.image[1], f.image[2]); err != nil {
+					return nil, err
+				}
+			}
+			ins = append(ins, f.xAdv)
+		}
+		if f.steps[s.Name], err = ortsession.New(g.Model, f.opts, append(ins, f.p.values()...)); err != nil {
 			return nil, err
 		}
 	}
@@ -176,5 +194,8 @@ func (f *fitter) close() {
 	}
 	if f.y != nil {
 		f.y.Close()
+	}
+	if f.xAdv != nil {
+		f.xAdv.Close()
 	}
 }

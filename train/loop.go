@@ -40,7 +40,7 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 				continue // resuming mid-epoch: the same batches, skipped
 			}
 			if stage.Adversarial() {
-				if err := f.adversarial(epoch, step); err != nil {
+				if err := f.adversarial(stage, epoch, step); err != nil {
 					return nil, err
 				}
 			}
@@ -132,9 +132,11 @@ func (f *fitter) interrupted(ctx context.Context) error {
 }
 
 // adversarial replaces the training batch in f.x with its PGD examples
-// (the last iterate), attacking the current parameters with BatchNorm in
-// inference mode. Each example's random start depends only on the seed,
-// the epoch and its position, so a resumed run draws the same.
+// (the last iterate), or for a paired stage writes them into f.xAdv,
+// attacking the current parameters with BatchNorm in inference mode on the
+// stage's attack loss (Stage.AttackLoss). Each example's random start
+// depends only on the seed, the epoch and its position, so a resumed run
+// draws the same.
 //
 // The attack runs on a session built for this step with the parameters
 // stored in the graph: creating it costs about a quarter of one attack
@@ -143,14 +145,14 @@ func (f *fitter) interrupted(ctx context.Context) error {
 // parameters as inputs even on the blocked kernels (CIFAR ResNet-18 at
 // batch 128: 1.24 s against 1.55 s; BenchmarkCIFARResNet18 in graphs/lower),
 // so one session per fit would lose.
-func (f *fitter) adversarial(epoch, step int) error {
+func (f *fitter) adversarial(stage Stage, epoch, step int) error {
 	seeds := attacks.Seeds(f.cfg.Seed^uint64(epoch+1)<<40, step*f.cfg.Batch, f.cfg.Batch)
 	if f.dev != nil { // the attack runs on the device and its result stays there (device_fit.go)
 		return f.dev.adversarial(f.pgd, f.x, f.y, seeds)
 	}
 	set := f.oracleSet()
 	defer set.Close()
-	o, err := set.Get("ce")
+	o, err := set.Get(stage.AttackLoss())
 	if err != nil {
 		return err
 	}
@@ -160,7 +162,11 @@ func (f *fitter) adversarial(epoch, step int) error {
 	if err != nil {
 		return fmt.Errorf("%s: pgd: %w", stepName(epoch, step), err)
 	}
-	copy(f.x.Data(), adv)
+	if stage.Paired() {
+		copy(f.xAdv.Data(), adv)
+	} else {
+		copy(f.x.Data(), adv)
+	}
 	return nil
 }
 

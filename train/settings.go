@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/taet-ml/taet/checkpoint"
+	"github.com/taet-ml/taet/models"
 )
 
 // Setting is one fit setting as text: a key of SettingKeys and its value,
@@ -55,6 +56,18 @@ var setters = map[string]func(c *Config, v string) error{
 	"hel.gamma":    floatSetter(func(c *Config) *float64 { return &c.HEL.Gamma }),
 	"hel.variant":  func(c *Config, v string) error { c.HEL.Variant = v; return nil },
 	"bsl_tau":      floatSetter(func(c *Config) *float64 { return &c.BSLTau }),
+	"head.kind":    func(c *Config, v string) error { c.Head.Kind = models.HeadKind(v); return nil },
+	"head.scale":   floatSetter(func(c *Config) *float64 { return &c.Head.Scale }),
+	"head.gamma":   floatSetter(func(c *Config) *float64 { return &c.Head.Gamma }),
+	"robal.s":      floatSetter(func(c *Config) *float64 { return &c.RoBal.S }),
+	"robal.m":      floatSetter(func(c *Config) *float64 { return &c.RoBal.M }),
+	"robal.tau_m":  floatSetter(func(c *Config) *float64 { return &c.RoBal.TauM }),
+	"robal.tau_b":  floatSetter(func(c *Config) *float64 { return &c.RoBal.TauB }),
+	"robal.tau_p":  floatSetter(func(c *Config) *float64 { return &c.RoBal.TauP }),
+	"robal.beta":   floatSetter(func(c *Config) *float64 { return &c.RoBal.Beta }),
+	"reat.tail":    floatSetter(func(c *Config) *float64 { return &c.REAT.Tail }),
+	"trades.beta":  floatSetter(func(c *Config) *float64 { return &c.TRADES.Beta }),
+	"mart.beta":    floatSetter(func(c *Config) *float64 { return &c.MART.Beta }),
 	"augment":      func(c *Config, v string) (err error) { c.Augment, err = strconv.ParseBool(v); return err },
 	"eval_size":    intSetter(func(c *Config) *int { return &c.EvalSize }),
 	"device":       func(c *Config, v string) error { c.Device = v; return nil },

@@ -33,9 +33,13 @@ type Spec struct {
 	// Eval, if not nil, is scored after every epoch: clean balanced
 	// accuracy and balanced robustness under PGD.
 	Eval *data.Dataset
-	// Losses are the training loss of each stage, by stage name: summed
-	// over the batch for ce, at, bsl and hel (see package losses).
+	// Losses are the training loss of each unpaired stage, by stage name
+	// (ce, at, bsl, hel, reat; see package losses).
 	Losses map[string]graphs.LossHead
+	// PairLosses are the paired loss of each paired stage (trades, mart, robal;
+	// Stage.Paired), by stage name: the step sees the clean batch and its
+	// PGD examples.
+	PairLosses map[string]*graphs.PairHead
 	// PGD is the training attack of the adversarial stages and of the
 	// per-epoch evaluation.
 	PGD attacks.PGD
@@ -83,10 +87,14 @@ func resolve(cfg Config, split *data.SplitRecord) (*Spec, error) {
 	if err := s.loadData(split); err != nil {
 		return nil, err
 	}
-	if s.Net, err = models.ByName(cfg.Model, models.Options{Classes: s.Train.Classes, ImageSize: s.Train.H, Width: cfg.Width}); err != nil {
+	if s.Net, err = models.ByName(cfg.Model, models.Options{Classes: s.Train.Classes, ImageSize: s.Train.H, Width: cfg.Width, Head: cfg.Head}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	if s.Losses, err = StageLosses(cfg, data.ClassCounts(s.Train.Labels, s.Train.Classes)); err != nil {
+	counts := data.ClassCounts(s.Train.Labels, s.Train.Classes)
+	if s.Losses, err = StageLosses(cfg, counts); err != nil {
+		return nil, err
+	}
+	if s.PairLosses, err = StagePairLosses(cfg, counts); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -116,13 +124,29 @@ func check(cfg Config) error {
 	if _, err := losses.ParseHELVariant(cfg.HEL.Variant); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	dev, _ := ort.ParseDevice(cfg.Device)
+	for _, st := range cfg.Stages {
+		if err := checkStageDevice(st, dev); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// StageLosses returns the training loss of each of cfg's stages, by stage
-// name, for training classes of counts images (the balanced softmax and HEL
-// weigh by them), with cfg's BSL τ and HEL weights and variant. Errors wrap
-// ErrConfig.
+// checkStageDevice returns an error wrapping ErrConfig if stage cannot
+// train on dev: the paired stages have no device-resident step yet.
+func checkStageDevice(stage Stage, dev ort.Device) error {
+	if stage.Paired() && deviceResident(dev) {
+		return fmt.Errorf("%w: stage %s on %s: the paired stages (trades, mart, robal) train on the CPU only so far", ErrConfig, stage.Name, dev)
+	}
+	return nil
+}
+
+// StageLosses returns the training loss of each of cfg's unpaired stages
+// (all but trades, mart and robal, see StagePairLosses), by stage name,
+// for training classes of counts images (the balanced softmax, HEL and
+// REAT weigh by them), with cfg's BSL τ, HEL weights and variant and REAT
+// weight. Errors wrap ErrConfig.
 func StageLosses(cfg Config, counts []int) (map[string]graphs.LossHead, error) {
 	variant, err := losses.ParseHELVariant(cfg.HEL.Variant)
 	if err != nil {
@@ -130,13 +154,39 @@ func StageLosses(cfg Config, counts []int) (map[string]graphs.LossHead, error) {
 	}
 	o := losses.Options{
 		ClassCounts: counts, Tau: float32(cfg.BSLTau),
-		HEL: losses.HELOpts{Alpha: float32(cfg.HEL.Alpha), Beta: float32(cfg.HEL.Beta), Gamma: float32(cfg.HEL.Gamma), Variant: variant},
+		HEL:  losses.HELOpts{Alpha: float32(cfg.HEL.Alpha), Beta: float32(cfg.HEL.Beta), Gamma: float32(cfg.HEL.Gamma), Variant: variant},
+		REAT: losses.REATOpts{Tail: float32(cfg.REAT.Tail)},
 	}
 	out := map[string]graphs.LossHead{}
 	for _, st := range cfg.Stages {
+		if st.Paired() {
+			continue // StagePairLosses
+		}
 		if out[st.Name], err = losses.ByName(st.Loss(), o); err != nil {
 			return nil, fmt.Errorf("%w: stage %s: %w", ErrConfig, st.Name, err)
 		}
+	}
+	return out, nil
+}
+
+// StagePairLosses returns the paired loss of each of cfg's paired stages
+// (trades, mart, robal), by stage name, with cfg's β and RoBal settings,
+// for training classes of counts images (RoBal's margins and prior bias
+// weigh by them). Errors wrap ErrConfig.
+func StagePairLosses(cfg Config, counts []int) (map[string]*graphs.PairHead, error) {
+	r := cfg.RoBal
+	o := losses.Options{TRADESBeta: float32(cfg.TRADES.Beta), MARTBeta: float32(cfg.MART.Beta), ClassCounts: counts,
+		RoBal: losses.RoBalOpts{S: float32(r.S), M: float32(r.M), TauM: float32(r.TauM), TauB: float32(r.TauB), TauP: float32(r.TauP), Beta: float32(r.Beta)}}
+	out := map[string]*graphs.PairHead{}
+	for _, st := range cfg.Stages {
+		if !st.Paired() {
+			continue
+		}
+		head, err := losses.PairByName(st.Loss(), o)
+		if err != nil {
+			return nil, fmt.Errorf("%w: stage %s: %w", ErrConfig, st.Name, err)
+		}
+		out[st.Name] = head
 	}
 	return out, nil
 }

@@ -34,9 +34,21 @@ held-out subset of the test split, wall time and images/s.
   taet    ce:40 then hel:60; PGD from x+0.001·N(0,1), 10 steps of 0.003, eps 0.031
   at      at:100; PGD from x+U(-eps,eps), 10 steps of 2/255, eps 8/255
   at-bsl  bsl:100; PGD as at, balanced softmax (tau 1)
+  trades  trades:100; beta 6; PGD on the KL from x+0.001·N(0,1), 10 steps of 0.007, eps 0.031
+  mart    mart:100; beta 6; PGD on CE from x+0.001·N(0,1), 10 steps of 0.007, eps 0.031
+  robal   robal:80 on a cosine head (scale 1, gamma 1/32); RoBal-N: s 10, m 0.1, tau_m 0,
+          tau_b 1.2, beta 6, inference adjustment tau_p 0.1; PGD from x+eps·U(0,1), 5 steps
+          of 0.0078, eps 0.031; batch 64, weight decay 2e-4, the authors' compounding LR decay
+  reat    reat:80; balanced softmax + tail-feature alignment (weight 1); PGD as at; LR ×0.1
+          at epochs 60 and 75
 --stage NAME[:EPOCHS] (repeatable) replaces the method's stages: ce = cross-entropy on
 clean images, at = CE on PGD examples, bsl = balanced softmax on PGD examples,
-hel = Hierarchical Equalization Loss on PGD examples. Any flag overrides the preset.
+hel = Hierarchical Equalization Loss on PGD examples, trades = CE on clean images +
+beta·KL(clean || PGD), mart = boosted CE on PGD examples + beta·KL(clean || PGD)·(1 − p_y),
+robal = RoBal's class-aware margin loss on PGD examples + beta·KL(clean || PGD), reat =
+balanced softmax on PGD examples + REAT's tail-feature alignment. A model with a robal stage
+is evaluated and exported with RoBal's adjustment s·z − tau_p·log(prior) in its graph.
+The trades, mart and robal stages train on the CPU only so far. Any flag overrides the preset.
 
 Ctrl-C (or SIGTERM) finishes the current step, checkpoints and exits with 130 (SIGHUP,
 a dropped ssh session: the same, exit 129);
@@ -44,7 +56,7 @@ a dropped ssh session: the same, exit 129);
 
 ` + exitStatusHelp,
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "method", Value: "taet", Usage: "preset: taet, at or at-bsl"},
+			&cli.StringFlag{Name: "method", Value: "taet", Usage: "preset: " + strings.Join(train.Methods(), ", ")},
 			&cli.StringSliceFlag{Name: "stage", Usage: "stage NAME[:EPOCHS] (repeatable; replaces the method's stages)"},
 			&cli.StringFlag{Name: "dataset", Value: "fashion-mnist", Usage: "data set: " + strings.Join(data.Names(), ", ")},
 			&cli.StringFlag{Name: "data", Usage: "data set path (default for fashion-mnist: " + data.FashionMNISTDebianDir + ", else the copy taetctl data get fetched)"},
@@ -68,6 +80,18 @@ a dropped ssh session: the same, exit 129);
 			&cli.StringFlag{Name: "hel-gamma", Usage: "HEL weight of the relative class loss (default 0.1)"},
 			&cli.StringFlag{Name: "hel-variant", Usage: "all-classes (the authors' code, default) or present-classes (the paper's text)"},
 			&cli.StringFlag{Name: "bsl-tau", Usage: "balanced-softmax tau (default 1)"},
+			&cli.StringFlag{Name: "trades-beta", Usage: "TRADES weight of the KL term (default 6)"},
+			&cli.StringFlag{Name: "mart-beta", Usage: "MART weight of the weighted KL term (default 6)"},
+			&cli.StringFlag{Name: "head", Usage: "classifier: linear or cosine (default: the method's; robal: cosine)"},
+			&cli.StringFlag{Name: "head-scale", Usage: "cosine head scale (robal default 1)"},
+			&cli.StringFlag{Name: "head-gamma", Usage: "cosine head gamma added to the weight norms (robal default 1/32)"},
+			&cli.StringFlag{Name: "robal-s", Usage: "RoBal scale of the cosine logits in the loss and the adjustment (default 10)"},
+			&cli.StringFlag{Name: "robal-m", Usage: "RoBal uniform margin (default 0.1)"},
+			&cli.StringFlag{Name: "robal-tau-m", Usage: "RoBal class-aware margin tau_m (default 0; RoBal-R 0.3)"},
+			&cli.StringFlag{Name: "robal-tau-b", Usage: "RoBal training prior bias tau_b (default 1.2; RoBal-R 1.5)"},
+			&cli.StringFlag{Name: "robal-tau-p", Usage: "RoBal inference prior bias tau_p (default 0.1)"},
+			&cli.StringFlag{Name: "robal-beta", Usage: "RoBal weight of the TRADES term (default 6)"},
+			&cli.StringFlag{Name: "reat-tail", Usage: "REAT weight of the tail-feature alignment (default 1)"},
 			&cli.BoolFlag{Name: "no-augment", Usage: "no random crop and flip"},
 			&cli.IntFlag{Name: "eval-size", Value: 1000, Usage: "test images scored after each epoch (0 = none)"},
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "execution provider: cpu, cuda or cuda:N"},
@@ -108,7 +132,11 @@ var fitFlagKeys = []struct{ flag, key string }{
 	{"lr", "lr"}, {"momentum", "momentum"}, {"weight-decay", "weight_decay"}, {"milestones", "milestones"},
 	{"lr-gamma", "lr_gamma"}, {"eps", "pgd.eps"}, {"pgd-step", "pgd.step"}, {"pgd-steps", "pgd.steps"},
 	{"pgd-start", "pgd.start"}, {"hel-alpha", "hel.alpha"}, {"hel-beta", "hel.beta"}, {"hel-gamma", "hel.gamma"},
-	{"hel-variant", "hel.variant"}, {"bsl-tau", "bsl_tau"}, {"no-augment", "augment"}, {"eval-size", "eval_size"},
+	{"hel-variant", "hel.variant"}, {"bsl-tau", "bsl_tau"}, {"trades-beta", "trades.beta"}, {"mart-beta", "mart.beta"},
+	{"head", "head.kind"}, {"head-scale", "head.scale"}, {"head-gamma", "head.gamma"}, {"robal-s", "robal.s"},
+	{"robal-m", "robal.m"}, {"robal-tau-m", "robal.tau_m"}, {"robal-tau-b", "robal.tau_b"}, {"robal-tau-p", "robal.tau_p"},
+	{"robal-beta", "robal.beta"}, {"reat-tail", "reat.tail"},
+	{"no-augment", "augment"}, {"eval-size", "eval_size"},
 	{"device", "device"},
 }
 
@@ -174,6 +202,12 @@ var fitFlagSettings = map[string]func(train.Config) any{
 	"pgd-start": func(c train.Config) any { return c.PGD.Start }, "hel-alpha": func(c train.Config) any { return c.HEL.Alpha },
 	"hel-beta": func(c train.Config) any { return c.HEL.Beta }, "hel-gamma": func(c train.Config) any { return c.HEL.Gamma },
 	"hel-variant": func(c train.Config) any { return c.HEL.Variant }, "bsl-tau": func(c train.Config) any { return c.BSLTau },
+	"trades-beta": func(c train.Config) any { return c.TRADES.Beta }, "mart-beta": func(c train.Config) any { return c.MART.Beta },
+	"head": func(c train.Config) any { return c.Head.Kind }, "head-scale": func(c train.Config) any { return c.Head.Scale },
+	"head-gamma": func(c train.Config) any { return c.Head.Gamma }, "robal-s": func(c train.Config) any { return c.RoBal.S },
+	"robal-m": func(c train.Config) any { return c.RoBal.M }, "robal-tau-m": func(c train.Config) any { return c.RoBal.TauM },
+	"robal-tau-b": func(c train.Config) any { return c.RoBal.TauB }, "robal-tau-p": func(c train.Config) any { return c.RoBal.TauP },
+	"robal-beta": func(c train.Config) any { return c.RoBal.Beta }, "reat-tail": func(c train.Config) any { return c.REAT.Tail },
 	"no-augment": func(c train.Config) any { return !c.Augment }, "eval-size": func(c train.Config) any { return c.EvalSize },
 }
 

@@ -286,3 +286,26 @@ func TestSweepRunCtrlC(t *testing.T) {
 		t.Error("no run resumed from its checkpoint after the interruption")
 	}
 }
+
+// TestSweepInitRoBalREAT: a grid over the robal and reat methods and a
+// RoBal setting expands into runs that carry each method's preset (the
+// cosine head for robal), the RoBal flags of fit as sweep flags.
+func TestSweepInitRoBalREAT(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sweep")
+	code, out := runSweepInit(t, dir, "--method", "robal,reat", "--set", "robal.tau_p=0.1,1", "--robal-tau-m", "0.3", "--reat-tail", "0.5")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	m, err := sweep.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Runs) != 4 {
+		t.Fatalf("%d runs, want 4", len(m.Runs))
+	}
+	robal, reat := m.Runs[1].Fit, m.Runs[2].Fit
+	if robal.Stages[0].Name != "robal" || robal.Head.Kind != "cosine" || robal.RoBal.TauP != 1 || robal.RoBal.TauM != 0.3 ||
+		reat.Stages[0].Name != "reat" || reat.Head.Kind != "" || reat.REAT.Tail != 0.5 {
+		t.Errorf("runs %s: %+v\n%s: %+v", m.Runs[1].Name, robal, m.Runs[2].Name, reat)
+	}
+}
