@@ -74,7 +74,7 @@ a dropped ssh session: the same, exit 129);
 			&cli.StringFlag{Name: "eps", Usage: "PGD L∞ radius in [0,1] pixel units, e.g. 8/255 (default: the method's)"},
 			&cli.StringFlag{Name: "pgd-step", Usage: "PGD step size, e.g. 2/255 (default: the method's)"},
 			&cli.IntFlag{Name: "pgd-steps", Usage: "PGD iterations (default 10)"},
-			&cli.StringFlag{Name: "pgd-start", Usage: "PGD start: none, uniform or normal (default: the method's)"},
+			&cli.StringFlag{Name: "pgd-start", Usage: "PGD start: none, uniform, normal or positive (x + ε·U(0,1), RoBal's) (default: the method's)"},
 			&cli.StringFlag{Name: "hel-alpha", Usage: "HEL weight of the balanced class loss (default 0.1)"},
 			&cli.StringFlag{Name: "hel-beta", Usage: "HEL weight of the class-loss dispersion (default 0.1)"},
 			&cli.StringFlag{Name: "hel-gamma", Usage: "HEL weight of the relative class loss (default 0.1)"},
