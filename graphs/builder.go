@@ -48,6 +48,7 @@ type Builder struct {
 	counts  map[string]int  // per scope/op: how many nodes were named so far
 	taken   map[string]bool // value and node names in use
 	grad    *gradState      // set while Grad runs rules
+	wgrads  []wgradRecord   // the convolution weight gradients built (convWeightGrad)
 }
 
 // NewBuilder returns an empty builder for a graph called name. Most callers

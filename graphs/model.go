@@ -18,7 +18,27 @@ type Model struct {
 	Outputs []ValueInfo // graph outputs, in declaration order
 
 	shapes map[string][]int64 // every value's static shape, for lowering passes
+	wgrads []ConvWeightGrad   // the live convolution weight gradients, for lowering passes
 }
+
+// ConvWeightGrad names the values of one convolution weight gradient in a
+// model: DW [M, C/group, kH, kW] is the backward-weights convolution
+//
+//	DW[m, c, i, j] = Σ_{n,p,q} DY[n, m, p, q]·X_pad[n, g·C/group + c, p·sH + i·dH, q·sW + j·dW]
+//
+// (g = m's group) of X [N, C, H, W] and DY [N, M, OH, OW], which the graph
+// computes with standard ops (strided Slices and Gemms). A lowering pass
+// may replace DW's producer with a kernel that reads X and DY.
+type ConvWeightGrad struct {
+	DW, X, DY string
+	Kernel    []int64  // [kH, kW]
+	Opts      ConvOpts // strides, pads, dilations and group, defaults filled in
+}
+
+// ConvWeightGrads returns the convolution weight gradients the model
+// computes (built by the Conv and ConvTranspose gradient rules), in the
+// order they were built.
+func (m *Model) ConvWeightGrads() []ConvWeightGrad { return slices.Clone(m.wgrads) }
 
 // ValueShape returns the static shape of the value called name (a graph
 // input, an initializer or any node's output), and whether there is one.
@@ -32,7 +52,7 @@ func (m *Model) ValueShape(name string) ([]int64, bool) {
 // over another protobuf: the result of a rewrite that keeps m's inputs and
 // outputs.
 func (m *Model) WithProto(p *onnxpb.ModelProto) *Model {
-	return &Model{Proto: p, Inputs: m.Inputs, Outputs: m.Outputs, shapes: m.shapes}
+	return &Model{Proto: p, Inputs: m.Inputs, Outputs: m.Outputs, shapes: m.shapes, wgrads: m.wgrads}
 }
 
 // ValueInfo describes a graph input or output.
@@ -119,12 +139,18 @@ func (b *Builder) Finish() *Model {
 		g.Output = append(g.Output, valueInfo(v))
 	}
 	producer, domain := onnx.ProducerName, ""
+	var wgrads []ConvWeightGrad
+	for _, r := range b.wgrads {
+		if slices.Contains(live, r.dw.node) {
+			wgrads = append(wgrads, ConvWeightGrad{DW: r.dw.name, X: r.x.name, DY: r.dy.name, Kernel: r.kernel, Opts: r.opts})
+		}
+	}
 	m := &Model{Proto: &onnxpb.ModelProto{
 		IrVersion:    ptr(onnx.IRVersionFor(opset)),
 		ProducerName: &producer,
 		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: &domain, Version: &opset}},
 		Graph:        g,
-	}, shapes: shapes}
+	}, shapes: shapes, wgrads: wgrads}
 	for _, v := range b.inputs {
 		m.Inputs = append(m.Inputs, ValueInfo{v.name, v.dtype, v.Shape()})
 	}

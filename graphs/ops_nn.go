@@ -548,8 +548,24 @@ func patches(x *Value, kh, kw, oh, ow int64, o ConvOpts) *Value {
 // concatenated (about 3× the time), Gemms with each slice as the left
 // operand against the gradient in NHWC, slices of the flattened, padded
 // image at contiguous offsets, and a blocked-layout convolution over the
-// batch (each 1.5–2× the time).
+// batch (each 1.5–2× the time). The model records it (Model.ConvWeightGrads),
+// so a CPU lowering can hand it to a backward-weights kernel instead.
 func convWeightGrad(x, g *Value, kh, kw int64, o ConvOpts) *Value {
+	dw := convWeightGradOps(x, g, kh, kw, o)
+	x.b.wgrads = append(x.b.wgrads, wgradRecord{dw: dw, x: x, dy: g, kernel: []int64{kh, kw}, opts: o})
+	return dw
+}
+
+// wgradRecord is a weight gradient convWeightGrad built: what the model
+// reports as a ConvWeightGrad if dw is live.
+type wgradRecord struct {
+	dw, x, dy *Value
+	kernel    []int64
+	opts      ConvOpts
+}
+
+// convWeightGradOps builds convWeightGrad's subgraph.
+func convWeightGradOps(x, g *Value, kh, kw int64, o ConvOpts) *Value {
 	n, c := x.shape[0], x.shape[1]
 	m, oh, ow := g.shape[1], g.shape[2], g.shape[3]
 	cg, mg := c/o.Group, m/o.Group

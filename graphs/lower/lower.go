@@ -34,10 +34,18 @@ const Domain = "com.microsoft.nchwc"
 
 // ForSession returns the serialized model a session with opts should run: m
 // itself on CUDA or with standard kernels, else m with its convolutions
-// blocked (Conv).
+// blocked (Conv) and, with the onednn kernels (opts.Kernels resolving to
+// ort.OneDNN), its weight gradients on oneDNN (WeightGrads).
 func ForSession(m *graphs.Model, opts ort.Options) ([]byte, error) {
-	if opts.Device.CUDA || opts.Kernels == ort.Standard {
+	kernels, _ := opts.Kernels.Resolve()
+	if opts.Device.CUDA || kernels == ort.Standard {
 		return m.Bytes()
+	}
+	if kernels == ort.OneDNN {
+		var err error
+		if m, _, err = WeightGrads(m); err != nil {
+			return nil, err
+		}
 	}
 	block, err := BlockSize()
 	if err != nil {
@@ -263,8 +271,11 @@ func convAttrs(attrs []*onnxpb.AttributeProto, kh, kw int64) []*onnxpb.Attribute
 }
 
 // withNCHWc adds the blocked kernels' domain to p's opset imports.
-func withNCHWc(p *onnxpb.ModelProto) *onnxpb.ModelProto {
-	p.OpsetImport = append(slices.Clone(p.OpsetImport), &onnxpb.OperatorSetIdProto{Domain: ptr(Domain), Version: ptr(int64(1))})
+func withNCHWc(p *onnxpb.ModelProto) *onnxpb.ModelProto { return withDomain(p, Domain) }
+
+// withDomain adds version 1 of domain to p's opset imports.
+func withDomain(p *onnxpb.ModelProto, domain string) *onnxpb.ModelProto {
+	p.OpsetImport = append(slices.Clone(p.OpsetImport), &onnxpb.OperatorSetIdProto{Domain: ptr(domain), Version: ptr(int64(1))})
 	return p
 }
 
