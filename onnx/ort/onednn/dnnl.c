@@ -31,7 +31,10 @@
 	X(dnnl_primitive_desc_destroy)                                      \
 	X(dnnl_primitive_create)                                            \
 	X(dnnl_primitive_destroy)                                           \
-	X(dnnl_primitive_execute)
+	X(dnnl_primitive_execute)                                           \
+	X(dnnl_primitive_desc_query_md)                                     \
+	X(dnnl_reorder_primitive_desc_create)                               \
+	X(dnnl_memory_desc_get_size)
 
 static struct {
 #define X(f) __typeof__(f) *f;
@@ -86,6 +89,24 @@ typedef struct {
 	int threads;
 } taet_op;
 
+// arg is one tensor of a primitive: in the plain layout over ORT's buffer
+// (user), and where the primitive wants another layout, in that one
+// (inner, over bytes taken from ORT's allocator for the run) with the
+// reorder between them.
+typedef struct {
+	dnnl_memory_t user, inner;
+	dnnl_primitive_t reorder; // user → inner for inputs, inner → user for outputs
+	size_t bytes;             // inner's size
+	void *buf;                // inner's memory during a run
+} arg;
+
+static void arg_release(arg *a) {
+	if (a->reorder) dn.dnnl_primitive_destroy(a->reorder);
+	if (a->inner) dn.dnnl_memory_destroy(a->inner);
+	if (a->user) dn.dnnl_memory_destroy(a->user);
+	a->reorder = NULL, a->inner = a->user = NULL;
+}
+
 // wgrad is one ConvWeightGrad node's kernel: its attributes and the
 // primitive built for the last input shapes.
 typedef struct {
@@ -97,7 +118,8 @@ typedef struct {
 	int64_t x[4], dy[4]; // the shapes prim was built for; x[0] == 0: none yet
 	dnnl_primitive_t prim;
 	dnnl_stream_t stream;
-	dnnl_memory_t src, diff_dst, diff_w; // plain layouts over ORT's buffers
+	arg src, diff_dst, diff_w;
+	OrtMemoryInfo *cpu; // where the inner layouts' memory comes from
 } wgrad;
 
 static const char *wg_name(const OrtCustomOp *op) { (void)op; return "ConvWeightGrad"; }
@@ -146,10 +168,8 @@ static OrtStatus *ints(const OrtApi *api, const OrtKernelInfo *info, const char 
 
 static void wg_release(wgrad *w) {
 	if (w->prim) dn.dnnl_primitive_destroy(w->prim);
-	if (w->src) dn.dnnl_memory_destroy(w->src);
-	if (w->diff_dst) dn.dnnl_memory_destroy(w->diff_dst);
-	if (w->diff_w) dn.dnnl_memory_destroy(w->diff_w);
-	w->prim = NULL, w->src = w->diff_dst = w->diff_w = NULL;
+	w->prim = NULL;
+	arg_release(&w->src), arg_release(&w->diff_dst), arg_release(&w->diff_w);
 	w->x[0] = 0;
 }
 
@@ -158,6 +178,7 @@ static void wg_destroy(void *k) {
 	if (w == NULL) return;
 	wg_release(w);
 	if (w->stream) dn.dnnl_stream_destroy(w->stream);
+	if (w->cpu) w->api->ReleaseMemoryInfo(w->cpu);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
 }
@@ -183,6 +204,10 @@ static OrtStatus *wg_create(const OrtCustomOp *op, const OrtApi *api, const OrtK
 	    w->kernel[0] < 1 || w->kernel[1] < 1) {
 		wg_destroy(w);
 		return status(api, ORT_INVALID_GRAPH, "ConvWeightGrad %s: group, strides, dilations and kernel_shape must be ≥ 1", w->name);
+	}
+	if ((s = api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &w->cpu)) != NULL) {
+		wg_destroy(w);
+		return s;
 	}
 	dnnl_status_t ds = dn.dnnl_stream_create(&w->stream, dn.engine, dnnl_stream_default_flags);
 	if (ds != dnnl_success) {
@@ -215,19 +240,39 @@ static OrtStatus *shape4(wgrad *w, const OrtValue *v, const char *what, int64_t 
 		}                                                                                                     \
 	} while (0)
 
+// arg_init makes a's memories: user over plain, and where the primitive's
+// layout want differs, inner and the reorder (to inner when input).
+static dnnl_status_t arg_init(arg *a, const dnnl_memory_desc_t *plain, const dnnl_memory_desc_t *want, int input) {
+	dnnl_status_t s = dn.dnnl_memory_create(&a->user, plain, dn.engine, DNNL_MEMORY_NONE);
+	if (s != dnnl_success || dn.dnnl_memory_desc_equal(plain, want)) return s;
+	if ((s = dn.dnnl_memory_create(&a->inner, want, dn.engine, DNNL_MEMORY_NONE)) != dnnl_success) return s;
+	a->bytes = dn.dnnl_memory_desc_get_size(want);
+	dnnl_primitive_desc_t pd;
+	s = input ? dn.dnnl_reorder_primitive_desc_create(&pd, plain, dn.engine, want, dn.engine, NULL)
+	          : dn.dnnl_reorder_primitive_desc_create(&pd, want, dn.engine, plain, dn.engine, NULL);
+	if (s != dnnl_success) return s;
+	s = dn.dnnl_primitive_create(&a->reorder, pd);
+	dn.dnnl_primitive_desc_destroy(pd);
+	return s;
+}
+
 // wg_build makes the backward-weights primitive for x [N,C,H,W] and dy
-// [N,M,OH,OW], all in plain layouts (NCHW, OIHW or GOIHW).
+// [N,M,OH,OW], given in plain layouts (NCHW, OIHW or GOIHW), on the
+// layouts oneDNN prefers (format any), reordered from and to the plain
+// ones where they differ. On the plain layouts themselves oneDNN 2.6 runs an
+// im2col + GEMM kernel, 6× slower than its blocked one with the reorders
+// (N=128, 64→64 channels, 32×32, 3×3: 1.5 s against 0.25 s, 2 threads).
 static OrtStatus *wg_build(wgrad *w, const int64_t x[4], const int64_t dy[4]) {
 	OrtStatus *err = NULL;
 	dnnl_primitive_desc_t fwd = NULL, bwd = NULL;
 	int64_t g = w->group, m = dy[1], c = x[1];
 	dnnl_dims_t xd = {x[0], x[1], x[2], x[3]}, yd = {dy[0], dy[1], dy[2], dy[3]};
-	dnnl_dims_t wd = {m, c, w->kernel[0], w->kernel[1]};
+	dnnl_dims_t wd = {m, c / g, w->kernel[0], w->kernel[1]};
 	dnnl_dims_t gwd = {g, m / g, c / g, w->kernel[0], w->kernel[1]};
 	dnnl_dims_t strides = {w->strides[0], w->strides[1]};
 	dnnl_dims_t dil = {w->dilations[0] - 1, w->dilations[1] - 1}; // oneDNN counts the gaps
 	dnnl_dims_t pl = {w->pads[0], w->pads[1]}, pr = {w->pads[2], w->pads[3]};
-	dnnl_memory_desc_t src_md, dst_md, w_md;
+	dnnl_memory_desc_t src_md, dst_md, w_md, src_any, dst_any, w_any;
 	dnnl_convolution_desc_t fd, bd;
 	wg_release(w);
 	DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&src_md, 4, xd, dnnl_f32, dnnl_nchw), "input layout");
@@ -237,18 +282,21 @@ static OrtStatus *wg_build(wgrad *w, const int64_t x[4], const int64_t dy[4]) {
 	} else {
 		DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&w_md, 5, gwd, dnnl_f32, dnnl_goihw), "weight layout");
 	}
+	DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&src_any, 4, xd, dnnl_f32, dnnl_format_tag_any), "input layout");
+	DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&dst_any, 4, yd, dnnl_f32, dnnl_format_tag_any), "gradient layout");
+	DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&w_any, g == 1 ? 4 : 5, g == 1 ? wd : gwd, dnnl_f32, dnnl_format_tag_any), "weight layout");
 	DNNL_TRY(dn.dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
-	                                                       &src_md, &w_md, NULL, &dst_md, strides, dil, pl, pr),
+	                                                       &src_any, &w_any, NULL, &dst_any, strides, dil, pl, pr),
 	         "forward descriptor");
 	DNNL_TRY(dn.dnnl_primitive_desc_create(&fwd, &fd, NULL, dn.engine, NULL), "forward primitive descriptor");
-	DNNL_TRY(dn.dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &src_md, &w_md,
-	                                                                NULL, &dst_md, strides, dil, pl, pr),
+	DNNL_TRY(dn.dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &src_any, &w_any,
+	                                                                NULL, &dst_any, strides, dil, pl, pr),
 	         "backward-weights descriptor");
 	DNNL_TRY(dn.dnnl_primitive_desc_create(&bwd, &bd, NULL, dn.engine, fwd), "backward-weights primitive descriptor");
 	DNNL_TRY(dn.dnnl_primitive_create(&w->prim, bwd), "backward-weights primitive");
-	DNNL_TRY(dn.dnnl_memory_create(&w->src, &src_md, dn.engine, DNNL_MEMORY_NONE), "input memory");
-	DNNL_TRY(dn.dnnl_memory_create(&w->diff_dst, &dst_md, dn.engine, DNNL_MEMORY_NONE), "gradient memory");
-	DNNL_TRY(dn.dnnl_memory_create(&w->diff_w, &w_md, dn.engine, DNNL_MEMORY_NONE), "weight memory");
+	DNNL_TRY(arg_init(&w->src, &src_md, dn.dnnl_primitive_desc_query_md(bwd, dnnl_query_src_md, 0), 1), "input memory");
+	DNNL_TRY(arg_init(&w->diff_dst, &dst_md, dn.dnnl_primitive_desc_query_md(bwd, dnnl_query_diff_dst_md, 0), 1), "gradient memory");
+	DNNL_TRY(arg_init(&w->diff_w, &w_md, dn.dnnl_primitive_desc_query_md(bwd, dnnl_query_diff_weights_md, 0), 0), "weight memory");
 	memcpy(w->x, x, sizeof w->x);
 	memcpy(w->dy, dy, sizeof w->dy);
 done:
@@ -257,6 +305,16 @@ done:
 	if (err != NULL) wg_release(w);
 	return err;
 }
+
+// reorder runs a's reorder, if any.
+static dnnl_status_t reorder(wgrad *w, arg *a, int input) {
+	if (a->reorder == NULL) return dnnl_success;
+	dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, input ? a->user : a->inner}, {DNNL_ARG_TO, input ? a->inner : a->user}};
+	return dn.dnnl_primitive_execute(a->reorder, w->stream, 2, args);
+}
+
+// mem returns the memory the primitive reads or writes for a.
+static dnnl_memory_t mem(arg *a) { return a->inner ? a->inner : a->user; }
 
 // wg_compute: dW[M, C/g, kH, kW] from x[N, C, H, W] and dy[N, M, OH, OW].
 static OrtStatus *wg_compute(void *k, OrtKernelContext *ctx) {
@@ -291,22 +349,43 @@ static OrtStatus *wg_compute(void *k, OrtKernelContext *ctx) {
 	RETURN_IF(api->GetTensorMutableData(wv, &wp));
 
 	OrtStatus *err = NULL;
+	OrtAllocator *alloc = NULL;
+	arg *inner[] = {&w->src, &w->diff_dst, &w->diff_w};
 	pthread_mutex_lock(&w->mu);
 	if (w->x[0] == 0 || memcmp(w->x, x, sizeof w->x) != 0 || memcmp(w->dy, dy, sizeof w->dy) != 0) {
 		if ((err = wg_build(w, x, dy)) != NULL) goto done;
 	}
-	DNNL_TRY(dn.dnnl_memory_set_data_handle(w->src, xp), "input handle");
-	DNNL_TRY(dn.dnnl_memory_set_data_handle(w->diff_dst, gp), "gradient handle");
-	DNNL_TRY(dn.dnnl_memory_set_data_handle(w->diff_w, wp), "weight handle");
+	DNNL_TRY(dn.dnnl_memory_set_data_handle(w->src.user, xp), "input handle");
+	DNNL_TRY(dn.dnnl_memory_set_data_handle(w->diff_dst.user, gp), "gradient handle");
+	DNNL_TRY(dn.dnnl_memory_set_data_handle(w->diff_w.user, wp), "weight handle");
+	for (int i = 0; i < 3; i++) {
+		arg *a = inner[i];
+		if (a->inner == NULL) continue;
+		if (alloc == NULL && (err = api->KernelContext_GetAllocator(ctx, w->cpu, &alloc)) != NULL) goto done;
+		if ((a->buf = alloc->Alloc(alloc, a->bytes)) == NULL) {
+			err = status(api, ORT_FAIL, "ConvWeightGrad %s: out of memory (%zu bytes)", w->name, a->bytes);
+			goto done;
+		}
+		DNNL_TRY(dn.dnnl_memory_set_data_handle(a->inner, a->buf), "reordered handle");
+	}
 	dnnl_exec_arg_t args[] = {
-		{DNNL_ARG_SRC, w->src}, {DNNL_ARG_DIFF_DST, w->diff_dst}, {DNNL_ARG_DIFF_WEIGHTS, w->diff_w},
+		{DNNL_ARG_SRC, mem(&w->src)}, {DNNL_ARG_DIFF_DST, mem(&w->diff_dst)}, {DNNL_ARG_DIFF_WEIGHTS, mem(&w->diff_w)},
 	};
 	// The OpenMP thread count is per calling thread, and ORT may call from
 	// any: set it every time (it costs nothing).
 	dn.omp_set_num_threads(w->threads);
+	DNNL_TRY(reorder(w, &w->src, 1), "reorder the input");
+	DNNL_TRY(reorder(w, &w->diff_dst, 1), "reorder the gradient");
 	DNNL_TRY(dn.dnnl_primitive_execute(w->prim, w->stream, 3, args), "execute");
+	DNNL_TRY(reorder(w, &w->diff_w, 0), "reorder the weight gradient");
 	DNNL_TRY(dn.dnnl_stream_wait(w->stream), "wait");
 done:
+	for (int i = 0; i < 3; i++) {
+		arg *a = inner[i];
+		if (a->buf != NULL) alloc->Free(alloc, a->buf);
+		a->buf = NULL;
+	}
+	if (alloc != NULL) api->ReleaseAllocator(alloc);
 	pthread_mutex_unlock(&w->mu);
 	return err;
 }
