@@ -72,10 +72,11 @@ func (k CPUKernels) String() string {
 	return "default"
 }
 
-// ParseCPUKernels parses "onednn", "blocked", "standard", or "" (Default).
+// ParseCPUKernels parses "onednn", "blocked", "standard", or "default" or
+// "" (Default).
 func ParseCPUKernels(s string) (CPUKernels, error) {
 	switch s {
-	case "":
+	case "", "default":
 		return Default, nil
 	case "onednn":
 		return OneDNN, nil
@@ -89,15 +90,16 @@ func ParseCPUKernels(s string) (CPUKernels, error) {
 
 // Resolve returns the kernels a session with k runs: Default becomes OneDNN
 // where oneDNN loads and Blocked where it does not; OneDNN where it does
-// not load becomes Blocked, with a non-nil notice saying why. Other
-// choices are returned as they are.
+// not load becomes Blocked, with a non-nil notice saying why ("cpu-kernels
+// onednn: oneDNN not loadable (…); using blocked"). Other choices are
+// returned as they are.
 func (k CPUKernels) Resolve() (CPUKernels, error) {
 	if k != Default && k != OneDNN {
 		return k, nil
 	}
 	if _, err := onednn.Load(); err != nil {
 		if k == OneDNN {
-			return Blocked, fmt.Errorf("CPU kernels onednn: %v; using blocked", err)
+			return Blocked, fmt.Errorf("cpu-kernels onednn: %v; using blocked", err)
 		}
 		return Blocked, nil
 	}

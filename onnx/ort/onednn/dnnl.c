@@ -53,21 +53,21 @@ static char *errorf(const char *format, ...) {
 	return m;
 }
 
-char *taet_dnnl_load(void) {
-	void *h = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+char *taet_dnnl_load(const char *path) {
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL) return errorf("%s", dlerror());
 #define X(f)                                                              \
 	dn.f = (__typeof__(f) *)dlsym(h, #f);                                 \
-	if (dn.f == NULL) return errorf("libdnnl.so.2 has no %s", #f);
+	if (dn.f == NULL) return errorf("%s has no %s", path, #f);
 	DNNL_FUNCS(X)
 #undef X
 	// Debian's oneDNN runs its kernels on OpenMP (libgomp, a dependency of
 	// the library, which dlsym searches too).
 	dn.omp_set_num_threads = (void (*)(int))dlsym(h, "omp_set_num_threads");
-	if (dn.omp_set_num_threads == NULL) return errorf("libdnnl.so.2 does not use OpenMP (no omp_set_num_threads)");
+	if (dn.omp_set_num_threads == NULL) return errorf("%s does not use OpenMP (no omp_set_num_threads)", path);
 	const dnnl_version_t *v = dn.dnnl_version();
 	if (v->major != DNNL_VERSION_MAJOR) {
-		return errorf("libdnnl.so.2 is version %d.%d.%d, want %d.x", v->major, v->minor, v->patch, DNNL_VERSION_MAJOR);
+		return errorf("%s is version %d.%d.%d, want %d.x", path, v->major, v->minor, v->patch, DNNL_VERSION_MAJOR);
 	}
 	dnnl_status_t s = dn.dnnl_engine_create(&dn.engine, dnnl_cpu, 0);
 	if (s != dnnl_success) return errorf("create the CPU engine: oneDNN status %d", (int)s);

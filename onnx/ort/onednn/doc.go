@@ -20,8 +20,8 @@
 //
 // # Library
 //
-// libdnnl.so.2 is opened at run time (Load), never linked: taet builds and
-// runs where it is absent, and then says why (ort.CPUKernels falls back to
+// libdnnl.so.2 (or the file $TAET_ONEDNN_LIB names) is opened at run time
+// (Load), never linked: taet builds and runs where it is absent, and then says why (ort.CPUKernels falls back to
 // the blocked kernels). The oneDNN 2.6 headers under include/ give the
 // functions' types; any 2.x library serves. oneDNN runs on its OpenMP
 // threads: each kernel sets the calling thread's OpenMP thread count to the

@@ -5,10 +5,10 @@
 
 #include "onnxruntime_c_api.h"
 
-// taet_dnnl_load opens libdnnl.so.2, looks up the functions the kernels
-// call and creates the CPU engine. It returns NULL, or what failed
-// (malloc'd: the caller frees it).
-char *taet_dnnl_load(void);
+// taet_dnnl_load opens the oneDNN library at path, looks up the functions
+// the kernels call and creates the CPU engine. It returns NULL, or what
+// failed (malloc'd: the caller frees it).
+char *taet_dnnl_load(const char *path);
 
 // taet_dnnl_version fills v with the loaded library's major, minor and
 // patch version and returns its git hash.

@@ -9,7 +9,9 @@ package onednn
 import "C"
 
 import (
+	"cmp"
 	"fmt"
+	"os"
 	"sync"
 	"unsafe"
 )
@@ -20,17 +22,24 @@ const Domain = "ai.taet.onednn"
 // OpConvWeightGrad is the weight-gradient convolution's op type.
 const OpConvWeightGrad = "ConvWeightGrad"
 
+// LibraryEnv names the environment variable that overrides the library
+// Load opens (default "libdnnl.so.2", found by the dynamic loader).
+const LibraryEnv = "TAET_ONEDNN_LIB"
+
 var lib struct {
 	once    sync.Once
 	err     error
 	version string
 }
 
-// Load opens libdnnl.so.2 the first time it is called and returns its
-// version ("2.6.3"), or why it cannot be used.
+// Load opens the oneDNN library ($TAET_ONEDNN_LIB, else libdnnl.so.2) the
+// first time it is called and returns its version ("2.6.3"), or why it
+// cannot be used.
 func Load() (version string, err error) {
 	lib.once.Do(func() {
-		if msg := C.taet_dnnl_load(); msg != nil {
+		path := C.CString(cmp.Or(os.Getenv(LibraryEnv), "libdnnl.so.2"))
+		defer C.free(unsafe.Pointer(path))
+		if msg := C.taet_dnnl_load(path); msg != nil {
 			defer C.free(unsafe.Pointer(msg))
 			lib.err = fmt.Errorf("oneDNN not loadable (%s)", C.GoString(msg))
 			return
