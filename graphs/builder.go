@@ -45,10 +45,10 @@ type Builder struct {
 	inputs  []*Value
 	inits   []*Value
 	outputs []*Value
-	counts  map[string]int  // per scope/op: how many nodes were named so far
-	taken   map[string]bool // value and node names in use
-	grad    *gradState      // set while Grad runs rules
-	wgrads  []wgradRecord   // the convolution weight gradients built (convWeightGrad)
+	counts  map[string]int   // per scope/op: how many nodes were named so far
+	taken   map[string]bool  // value and node names in use
+	grad    *gradState       // set while Grad runs rules
+	cgrads  []convGradRecord // the convolution gradients built (convWeightGrad, convInputGrad)
 }
 
 // NewBuilder returns an empty builder for a graph called name. Most callers

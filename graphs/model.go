@@ -18,27 +18,32 @@ type Model struct {
 	Outputs []ValueInfo // graph outputs, in declaration order
 
 	shapes map[string][]int64 // every value's static shape, for lowering passes
-	wgrads []ConvWeightGrad   // the live convolution weight gradients, for lowering passes
+	cgrads []ConvGrad         // the live convolution gradients, for lowering passes
 }
 
-// ConvWeightGrad names the values of one convolution weight gradient in a
-// model: DW [M, C/group, kH, kW] is the backward-weights convolution
+// ConvGrad names the values of one gradient of a convolution Y = Conv(X; W)
+// (X [N, C, H, W], W [M, C/group, kH, kW], Y [N, M, OH, OW]) in a model,
+// given DY = ∂L/∂Y, which the graph computes with standard ops:
 //
-//	DW[m, c, i, j] = Σ_{n,p,q} DY[n, m, p, q]·X_pad[n, g·C/group + c, p·sH + i·dH, q·sW + j·dW]
+//	weight gradient (X set):  DW[m, c, i, j] = Σ_{n,p,q} DY[n, m, p, q]·X_pad[n, g·C/group + c, p·sH + i·dH, q·sW + j·dW]
+//	input gradient (W set):   DX = ConvTranspose(DY; W), [N, C, H, W]
 //
-// (g = m's group) of X [N, C, H, W] and DY [N, M, OH, OW], which the graph
-// computes with standard ops (strided Slices and Gemms). A lowering pass
-// may replace DW's producer with a kernel that reads X and DY.
-type ConvWeightGrad struct {
-	DW, X, DY string
-	Kernel    []int64  // [kH, kW]
-	Opts      ConvOpts // strides, pads, dilations and group, defaults filled in
+// (g = m's group; strided Slices and Gemms for the first, a Conv with
+// flipped weights or a ConvTranspose for the second). A lowering pass may
+// replace Out's producer with a kernel that reads X or W, and DY.
+type ConvGrad struct {
+	Out    string   // DW or DX
+	X      string   // the convolution's input, for a weight gradient; else ""
+	W      string   // the convolution's weights, for an input gradient; else ""
+	DY     string   // the output gradient
+	XShape []int64  // [N, C, H, W]
+	Kernel []int64  // [kH, kW]
+	Opts   ConvOpts // strides, pads, dilations and group, defaults filled in
 }
 
-// ConvWeightGrads returns the convolution weight gradients the model
-// computes (built by the Conv and ConvTranspose gradient rules), in the
-// order they were built.
-func (m *Model) ConvWeightGrads() []ConvWeightGrad { return slices.Clone(m.wgrads) }
+// ConvGrads returns the convolution gradients the model computes (built by
+// the Conv and ConvTranspose gradient rules), in the order they were built.
+func (m *Model) ConvGrads() []ConvGrad { return slices.Clone(m.cgrads) }
 
 // ValueShape returns the static shape of the value called name (a graph
 // input, an initializer or any node's output), and whether there is one.
@@ -52,7 +57,7 @@ func (m *Model) ValueShape(name string) ([]int64, bool) {
 // over another protobuf: the result of a rewrite that keeps m's inputs and
 // outputs.
 func (m *Model) WithProto(p *onnxpb.ModelProto) *Model {
-	return &Model{Proto: p, Inputs: m.Inputs, Outputs: m.Outputs, shapes: m.shapes, wgrads: m.wgrads}
+	return &Model{Proto: p, Inputs: m.Inputs, Outputs: m.Outputs, shapes: m.shapes, cgrads: m.cgrads}
 }
 
 // ValueInfo describes a graph input or output.
@@ -139,10 +144,10 @@ func (b *Builder) Finish() *Model {
 		g.Output = append(g.Output, valueInfo(v))
 	}
 	producer, domain := onnx.ProducerName, ""
-	var wgrads []ConvWeightGrad
-	for _, r := range b.wgrads {
-		if slices.Contains(live, r.dw.node) {
-			wgrads = append(wgrads, ConvWeightGrad{DW: r.dw.name, X: r.x.name, DY: r.dy.name, Kernel: r.kernel, Opts: r.opts})
+	var cgrads []ConvGrad
+	for _, r := range b.cgrads {
+		if slices.Contains(live, r.out.node) {
+			cgrads = append(cgrads, r.grad())
 		}
 	}
 	m := &Model{Proto: &onnxpb.ModelProto{
@@ -150,7 +155,7 @@ func (b *Builder) Finish() *Model {
 		ProducerName: &producer,
 		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: &domain, Version: &opset}},
 		Graph:        g,
-	}, shapes: shapes, wgrads: wgrads}
+	}, shapes: shapes, cgrads: cgrads}
 	for _, v := range b.inputs {
 		m.Inputs = append(m.Inputs, ValueInfo{v.name, v.dtype, v.Shape()})
 	}

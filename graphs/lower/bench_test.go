@@ -296,3 +296,38 @@ func BenchmarkBatchNormTraining(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkInputGrad times the input gradient of ResNet layers (N=128) as
+// the Conv rule builds it, lowered to the blocked kernels ("blocked": a
+// Conv with flipped weights for stride 1, a ConvTranspose for stride 2) and
+// on oneDNN's backward-data convolution ("onednn").
+func BenchmarkInputGrad(b *testing.B) {
+	for _, tc := range []struct {
+		name              string
+		c, m, hw, k, s, p int64
+	}{
+		{"3x3/64-64/32x32", 64, 64, 32, 3, 1, 1},
+		{"3x3/stride2/64-128/32x32", 64, 128, 32, 3, 2, 1},
+		{"1x1/stride2/64-128/32x32", 64, 128, 32, 1, 2, 0},
+		{"3x3/128-128/16x16", 128, 128, 16, 3, 1, 1},
+		{"3x3/256-256/8x8", 256, 256, 8, 3, 1, 1},
+		{"3x3/512-512/4x4", 512, 512, 4, 3, 1, 1},
+	} {
+		model, err := graphs.Build("input-grad", func(bd *graphs.Builder) {
+			x := bd.Input("x", onnx.Float, 128, tc.c, tc.hw, tc.hw)
+			w := bd.Input("w", onnx.Float, tc.m, tc.c, tc.k, tc.k)
+			y := graphs.Conv(x, w, nil, graphs.ConvOpts{Strides: []int64{tc.s, tc.s}, Pads: []int64{tc.p, tc.p, tc.p, tc.p}})
+			g := bd.Input("g", onnx.Float, y.Shape()...)
+			bd.Output("out", graphs.Grad(graphs.ReduceSum(graphs.Mul(y, g), nil, false), []*graphs.Value{x})[0])
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tc.name+"/blocked", func(b *testing.B) { runGraph(b, &graphs.Assembled{Model: model}, ort.Blocked) })
+		onednn, n, err := lower.ConvGrads(model, func(graphs.ConvGrad) bool { return true })
+		if err != nil || n != 1 {
+			b.Fatalf("replaced %d gradients (%v), want 1", n, err)
+		}
+		b.Run(tc.name+"/onednn", func(b *testing.B) { runGraph(b, &graphs.Assembled{Model: onednn}, ort.OneDNN) })
+	}
+}

@@ -6,37 +6,46 @@ import (
 	"github.com/taet-ml/taet/onnx/ort/onednn"
 )
 
-// WeightGrads returns m with the producer of every convolution weight
-// gradient m records (graphs.Model.ConvWeightGrads) replaced by one node of
-// oneDNN's backward-weights convolution,
+// ConvGrads returns m with the producer of every convolution gradient m
+// records (graphs.Model.ConvGrads) that use accepts replaced by one node of
+// oneDNN's backward convolutions,
 //
 //	DW = ai.taet.onednn.ConvWeightGrad(X, DY; strides, pads, dilations, kernel_shape, group)
+//	DX = ai.taet.onednn.ConvInputGrad(DY, W; strides, pads, dilations, kernel_shape, group, input_shape)
 //
-// and the standard subgraph that computed it before (a Pad, two
-// Transposes, k²·group strided Slices and Gemms, a Concat) dropped where
-// nothing else reads it; and how many it replaced. m is not modified; the
-// result shares its initializers. Sessions that run the result need the
-// onednn kernels (ort.OneDNN).
-func WeightGrads(m *graphs.Model) (*graphs.Model, int, error) {
-	byDW := map[string]graphs.ConvWeightGrad{}
-	for _, w := range m.ConvWeightGrads() {
-		byDW[w.DW] = w
+// and the standard subgraphs that computed them before (for a weight
+// gradient a Pad, two Transposes, k²·group strided Slices and Gemms and a
+// Concat; for an input gradient the weights' flip and transposes and a
+// Conv, or a ConvTranspose) dropped where nothing else reads them; and how
+// many it replaced. m is not modified; the result shares its initializers.
+// Sessions that run the result need the onednn kernels (ort.OneDNN).
+func ConvGrads(m *graphs.Model, use func(graphs.ConvGrad) bool) (*graphs.Model, int, error) {
+	byOut := map[string]graphs.ConvGrad{}
+	for _, g := range m.ConvGrads() {
+		if use(g) {
+			byOut[g.Out] = g
+		}
 	}
 	src := m.Proto.GetGraph()
 	var nodes []*onnxpb.NodeProto
 	count := 0
 	for _, n := range src.GetNode() {
-		w, ok := byDW[single(n.GetOutput())]
+		g, ok := byOut[single(n.GetOutput())]
 		if !ok || n.GetDomain() == onednn.Domain { // not one, or replaced already
 			nodes = append(nodes, n)
 			continue
 		}
-		o := w.Opts
-		wg := node(onednn.OpConvWeightGrad, onednn.Domain, w.DW, []string{w.X, w.DY}, []*onnxpb.AttributeProto{
-			ints("dilations", o.Dilations...), intAttr("group", o.Group), ints("kernel_shape", w.Kernel...),
-			ints("pads", o.Pads...), ints("strides", o.Strides...)})
-		wg.Name = ptr(n.GetName() + "/onednn")
-		nodes = append(nodes, wg)
+		o := g.Opts
+		attrs := []*onnxpb.AttributeProto{ints("dilations", o.Dilations...), intAttr("group", o.Group),
+			ints("kernel_shape", g.Kernel...), ints("pads", o.Pads...), ints("strides", o.Strides...)}
+		var k *onnxpb.NodeProto
+		if g.X != "" {
+			k = node(onednn.OpConvWeightGrad, onednn.Domain, g.Out, []string{g.X, g.DY}, attrs)
+		} else {
+			k = node(onednn.OpConvInputGrad, onednn.Domain, g.Out, []string{g.DY, g.W}, append(attrs, ints("input_shape", g.XShape...)))
+		}
+		k.Name = ptr(n.GetName() + "/onednn")
+		nodes = append(nodes, k)
 		count++
 	}
 	if count == 0 {

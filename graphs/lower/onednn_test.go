@@ -61,30 +61,27 @@ var wgradCases = []wgradCase{
 	{name: "convtranspose/stride2", n: 2, c: 8, h: 4, w: 4, m: 6, k: 3, stride: 2, pad: 1, dilate: 1, group: 1, transpose: true},
 }
 
-// model returns the graph of tc's weight gradient: inputs x, w and dy
-// (the output gradient), output w_grad = ∂ Σ(conv(x; w)·dy)/∂w, and the
+// model returns the graph of tc's gradients: inputs x, w and dy (the
+// output gradient), outputs w_grad and x_grad of Σ(conv(x; w)·dy), and the
 // inputs' values.
 func (tc wgradCase) model(t *testing.T) (*graphs.Model, []ortest.Tensor) {
 	t.Helper()
 	o := tc.opts()
 	var shapes [3][]int64
 	m, err := graphs.Build(tc.name, func(b *graphs.Builder) {
-		var x, w *graphs.Value
+		x := b.Input("x", onnx.Float, tc.n, tc.c, tc.h, tc.w)
+		var w, y *graphs.Value
 		if tc.transpose {
-			x = b.Input("x", onnx.Float, tc.n, tc.c, tc.h, tc.w)
 			w = b.Input("w", onnx.Float, tc.c, tc.m/tc.group, tc.k, tc.k)
-		} else {
-			x = b.Input("x", onnx.Float, tc.n, tc.c, tc.h, tc.w)
-			w = b.Input("w", onnx.Float, tc.m, tc.c/tc.group, tc.k, tc.k)
-		}
-		var y *graphs.Value
-		if tc.transpose {
 			y = graphs.ConvTranspose(x, w, nil, o)
 		} else {
+			w = b.Input("w", onnx.Float, tc.m, tc.c/tc.group, tc.k, tc.k)
 			y = graphs.Conv(x, w, nil, o)
 		}
 		dy := b.Input("dy", onnx.Float, y.Shape()...)
-		b.Output("w_grad", graphs.Grad(graphs.ReduceSum(graphs.Mul(y, dy), nil, false), []*graphs.Value{w})[0])
+		grads := graphs.Grad(graphs.ReduceSum(graphs.Mul(y, dy), nil, false), []*graphs.Value{w, x})
+		b.Output("w_grad", grads[0])
+		b.Output("x_grad", grads[1])
 		shapes = [3][]int64{x.Shape(), w.Shape(), y.Shape()}
 	})
 	if err != nil {
@@ -125,39 +122,46 @@ func closeTo(got, want []float32) error {
 	return nil
 }
 
-// TestWeightGradsMatchTheStandardSubgraph runs each case's weight gradient
-// as written (k² strided Slices and Gemms) and on oneDNN's backward-weights
-// convolution: they agree, and the lowering replaced exactly one subgraph,
-// leaving no Gemm or Slice behind.
-func TestWeightGradsMatchTheStandardSubgraph(t *testing.T) {
+// allGrads gives every convolution gradient to oneDNN.
+func allGrads(graphs.ConvGrad) bool { return true }
+
+// TestConvGradsMatchTheStandardSubgraphs runs each case's weight and input
+// gradients as written (k² strided Slices and Gemms; a Conv with flipped
+// weights or a ConvTranspose) and on oneDNN's backward convolutions: they
+// agree, and the lowering replaced both subgraphs (the weight gradient only
+// for a ConvTranspose, whose input gradient is a plain Conv), leaving no
+// Gemm, Slice or ConvTranspose behind.
+func TestConvGradsMatchTheStandardSubgraphs(t *testing.T) {
 	initOneDNN(t)
 	for _, tc := range wgradCases {
 		t.Run(tc.name, func(t *testing.T) {
 			m, in := tc.model(t)
-			low, n, err := lower.WeightGrads(m)
-			if err != nil || n != 1 {
-				t.Fatalf("replaced %d weight gradients (%v), want 1", n, err)
+			low, n, err := lower.ConvGrads(m, allGrads)
+			if want := map[bool]int{false: 2, true: 1}[tc.transpose]; err != nil || n != want {
+				t.Fatalf("replaced %d gradients (%v), want %d", n, err, want)
 			}
 			for _, nd := range low.Proto.GetGraph().GetNode() {
-				if op := nd.GetOpType(); op == "Gemm" || op == "Slice" {
+				if op := nd.GetOpType(); op == "Gemm" || op == "Slice" || op == "ConvTranspose" || op == "Conv" && !tc.transpose {
 					t.Errorf("%s %s left in the lowered graph", op, nd.GetName())
 				}
 			}
 			want := ortest.RunWith(t, m, ort.Standard, in...)
 			got := ortest.RunWith(t, m, ort.OneDNN, in...)
-			if err := closeTo(got[0].F, want[0].F); err != nil {
-				t.Fatalf("w_grad%s", err)
+			for i, o := range m.Outputs {
+				if err := closeTo(got[i].F, want[i].F); err != nil {
+					t.Errorf("%s%s", o.Name, err)
+				}
 			}
 		})
 	}
 }
 
-// TestWeightGradsWrongAttributesFail: the comparison above catches a
-// kernel that gets a wrong stride, padding, dilation or group count: each
-// is either refused (the shapes do not fit) or gives other numbers. The
-// mutations keep the shapes where they can (pads shifted from top/left to
-// bottom/right), so the numbers themselves must differ.
-func TestWeightGradsWrongAttributesFail(t *testing.T) {
+// TestConvGradsWrongAttributesFail: the comparison above catches either
+// kernel getting a wrong stride, padding, dilation or group count: each is
+// either refused (the shapes do not fit) or gives other numbers. The
+// mutations keep the shapes where they can (pads shifted between top and
+// bottom), so the numbers themselves must differ.
+func TestConvGradsWrongAttributesFail(t *testing.T) {
 	initOneDNN(t)
 	mutations := []struct {
 		attr   string
@@ -194,24 +198,27 @@ func TestWeightGradsWrongAttributesFail(t *testing.T) {
 	for _, tc := range wgradCases {
 		m, in := tc.model(t)
 		want := ortest.RunWith(t, m, ort.Standard, in...)
-		for _, mu := range mutations {
-			low, _, err := lower.WeightGrads(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := proto.Clone(low.Proto).(*onnxpb.ModelProto) // the lowered graph shares m's nodes
-			var a *onnxpb.AttributeProto
-			for _, nd := range p.GetGraph().GetNode() {
-				if nd.GetDomain() == onednn.Domain {
-					a = nd.Attribute[slices.IndexFunc(nd.Attribute, func(a *onnxpb.AttributeProto) bool { return a.GetName() == mu.attr })]
+		low, _, err := lower.ConvGrads(m, allGrads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, op := range []string{onednn.OpConvWeightGrad, onednn.OpConvInputGrad} {
+			out := slices.Index(m.OutputNames(), map[string]string{onednn.OpConvWeightGrad: "w_grad", onednn.OpConvInputGrad: "x_grad"}[op])
+			for _, mu := range mutations {
+				p := proto.Clone(low.Proto).(*onnxpb.ModelProto) // the lowered graph shares m's nodes
+				var a *onnxpb.AttributeProto
+				for _, nd := range p.GetGraph().GetNode() {
+					if nd.GetDomain() == onednn.Domain && nd.GetOpType() == op {
+						a = nd.Attribute[slices.IndexFunc(nd.Attribute, func(a *onnxpb.AttributeProto) bool { return a.GetName() == mu.attr })]
+					}
 				}
-			}
-			if !mu.change(tc, a) {
-				continue
-			}
-			got, err := ortest.RunErr(low.WithProto(p), ort.OneDNN, in...)
-			if err == nil && closeTo(got[0].F, want[0].F) == nil {
-				t.Errorf("%s: the kernel with a wrong %s (%v) gives the right weight gradient", tc.name, mu.attr, a)
+				if a == nil || !mu.change(tc, a) {
+					continue // no such kernel (a ConvTranspose's input gradient), or no such mutation
+				}
+				got, err := ortest.RunErr(low.WithProto(p), ort.OneDNN, in...)
+				if err == nil && closeTo(got[out].F, want[out].F) == nil {
+					t.Errorf("%s: %s with a wrong %s (%v) gives the right gradient", tc.name, op, mu.attr, a)
+				}
 			}
 		}
 	}

@@ -27,6 +27,7 @@
 	X(dnnl_memory_set_data_handle)                                      \
 	X(dnnl_dilated_convolution_forward_desc_init)                       \
 	X(dnnl_dilated_convolution_backward_weights_desc_init)              \
+	X(dnnl_dilated_convolution_backward_data_desc_init)                 \
 	X(dnnl_primitive_desc_create)                                       \
 	X(dnnl_primitive_desc_destroy)                                      \
 	X(dnnl_primitive_create)                                            \
@@ -80,12 +81,25 @@ const char *taet_dnnl_version(int v[3]) {
 	return d->hash;
 }
 
-// ---- ConvWeightGrad --------------------------------------------------------
+// ---- The convolution gradients ---------------------------------------------
+//
+// Both ops describe the convolution y = conv(x; w) they differentiate by its
+// attributes; oneDNN's backward primitives take x [N,C,H,W], w [M,C/g,kH,kW]
+// (5-D [g,M/g,C/g,kH,kW] when grouped) and dy [N,M,OH,OW].
+//
+//	ConvWeightGrad(x, dy; strides, pads, dilations, kernel_shape, group) → dw
+//	ConvInputGrad(dy, w; strides, pads, dilations, kernel_shape, group, input_shape) → dx
+
+// kind is which gradient a kernel computes.
+typedef enum { WEIGHT_GRAD, INPUT_GRAD } kind;
+
+static const char *kind_name[] = {"ConvWeightGrad", "ConvInputGrad"};
 
 // taet_op is a custom operator with the OpenMP thread count its kernels
 // use; ORT hands &op back to the callbacks.
 typedef struct {
 	OrtCustomOp op;
+	kind kind;
 	int threads;
 } taet_op;
 
@@ -96,8 +110,9 @@ typedef struct {
 typedef struct {
 	dnnl_memory_t user, inner;
 	dnnl_primitive_t reorder; // user → inner for inputs, inner → user for outputs
-	size_t bytes;             // inner's size
-	void *buf;                // inner's memory during a run
+	int input;
+	size_t bytes; // inner's size
+	void *buf;    // inner's memory during a run
 } arg;
 
 static void arg_release(arg *a) {
@@ -107,36 +122,37 @@ static void arg_release(arg *a) {
 	a->reorder = NULL, a->inner = a->user = NULL;
 }
 
-// wgrad is one ConvWeightGrad node's kernel: its attributes and the
-// primitive built for the last input shapes.
+// conv is one node's kernel: its attributes and the primitive built for
+// the last shapes.
 typedef struct {
 	const OrtApi *api;
+	kind kind;
 	int threads;
 	char name[256];
-	int64_t strides[2], pads[4], dilations[2], kernel[2], group;
+	int64_t strides[2], pads[4], dilations[2], kernel[2], group, input_shape[4];
 	pthread_mutex_t mu;
 	int64_t x[4], dy[4]; // the shapes prim was built for; x[0] == 0: none yet
 	dnnl_primitive_t prim;
 	dnnl_stream_t stream;
-	arg src, diff_dst, diff_w;
+	arg src, dst, wei; // x or dx, dy, w or dw
 	OrtMemoryInfo *cpu; // where the inner layouts' memory comes from
-} wgrad;
+} conv;
 
-static const char *wg_name(const OrtCustomOp *op) { (void)op; return "ConvWeightGrad"; }
-static const char *wg_provider(const OrtCustomOp *op) { (void)op; return NULL; }
-static ONNXTensorElementDataType wg_type(const OrtCustomOp *op, size_t i) {
+static const char *op_name(const OrtCustomOp *op) { return kind_name[((const taet_op *)op)->kind]; }
+static const char *op_provider(const OrtCustomOp *op) { (void)op; return NULL; }
+static ONNXTensorElementDataType op_type(const OrtCustomOp *op, size_t i) {
 	(void)op, (void)i;
 	return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 }
-static size_t wg_inputs(const OrtCustomOp *op) { (void)op; return 2; }
-static size_t wg_outputs(const OrtCustomOp *op) { (void)op; return 1; }
-static OrtCustomOpInputOutputCharacteristic wg_required(const OrtCustomOp *op, size_t i) {
+static size_t op_inputs(const OrtCustomOp *op) { (void)op; return 2; }
+static size_t op_outputs(const OrtCustomOp *op) { (void)op; return 1; }
+static OrtCustomOpInputOutputCharacteristic op_required(const OrtCustomOp *op, size_t i) {
 	(void)op, (void)i;
 	return INPUT_OUTPUT_REQUIRED;
 }
-static OrtMemType wg_memtype(const OrtCustomOp *op, size_t i) { (void)op, (void)i; return OrtMemTypeDefault; }
-static int wg_zero(const OrtCustomOp *op) { (void)op; return 0; }
-static int wg_one(const OrtCustomOp *op) { (void)op; return 1; }
+static OrtMemType op_memtype(const OrtCustomOp *op, size_t i) { (void)op, (void)i; return OrtMemTypeDefault; }
+static int op_zero(const OrtCustomOp *op) { (void)op; return 0; }
+static int op_one(const OrtCustomOp *op) { (void)op; return 1; }
 
 // status returns an ORT error status with the formatted message.
 static OrtStatus *status(const OrtApi *api, OrtErrorCode code, const char *format, ...) {
@@ -155,94 +171,96 @@ static OrtStatus *status(const OrtApi *api, OrtErrorCode code, const char *forma
 	} while (0)
 
 // ints reads the int64 array attribute name of exactly n values into out.
-static OrtStatus *ints(const OrtApi *api, const OrtKernelInfo *info, const char *node, const char *name, int64_t *out, size_t n) {
+static OrtStatus *ints(conv *c, const OrtKernelInfo *info, const char *name, int64_t *out, size_t n) {
+	const OrtApi *api = c->api;
 	size_t got = n;
 	OrtStatus *s = api->KernelInfoGetAttributeArray_int64(info, name, out, &got);
 	if (s != NULL) {
 		api->ReleaseStatus(s);
-		return status(api, ORT_INVALID_GRAPH, "ConvWeightGrad %s: attribute %s: want %zu integers", node, name, n);
+		return status(api, ORT_INVALID_GRAPH, "%s %s: attribute %s: want %zu integers", kind_name[c->kind], c->name, name, n);
 	}
-	if (got != n) return status(api, ORT_INVALID_GRAPH, "ConvWeightGrad %s: attribute %s has %zu values, want %zu", node, name, got, n);
+	if (got != n) return status(api, ORT_INVALID_GRAPH, "%s %s: attribute %s has %zu values, want %zu", kind_name[c->kind], c->name, name, got, n);
 	return NULL;
 }
 
-static void wg_release(wgrad *w) {
-	if (w->prim) dn.dnnl_primitive_destroy(w->prim);
-	w->prim = NULL;
-	arg_release(&w->src), arg_release(&w->diff_dst), arg_release(&w->diff_w);
-	w->x[0] = 0;
+static void conv_release(conv *c) {
+	if (c->prim) dn.dnnl_primitive_destroy(c->prim);
+	c->prim = NULL;
+	arg_release(&c->src), arg_release(&c->dst), arg_release(&c->wei);
+	c->x[0] = 0;
 }
 
-static void wg_destroy(void *k) {
-	wgrad *w = k;
-	if (w == NULL) return;
-	wg_release(w);
-	if (w->stream) dn.dnnl_stream_destroy(w->stream);
-	if (w->cpu) w->api->ReleaseMemoryInfo(w->cpu);
-	pthread_mutex_destroy(&w->mu);
-	free(w);
+static void conv_destroy(void *k) {
+	conv *c = k;
+	if (c == NULL) return;
+	conv_release(c);
+	if (c->stream) dn.dnnl_stream_destroy(c->stream);
+	if (c->cpu) c->api->ReleaseMemoryInfo(c->cpu);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
 }
 
-static OrtStatus *wg_create(const OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info, void **out) {
-	wgrad *w = calloc(1, sizeof *w);
-	if (w == NULL) return api->CreateStatus(ORT_FAIL, "ConvWeightGrad: out of memory");
-	w->api = api;
-	w->threads = ((const taet_op *)op)->threads;
-	pthread_mutex_init(&w->mu, NULL);
-	size_t n = sizeof w->name;
-	OrtStatus *s = api->KernelInfo_GetNodeName(info, w->name, &n);
-	if (s != NULL) api->ReleaseStatus(s), strcpy(w->name, "?");
-	if ((s = ints(api, info, w->name, "strides", w->strides, 2)) != NULL ||
-	    (s = ints(api, info, w->name, "pads", w->pads, 4)) != NULL ||
-	    (s = ints(api, info, w->name, "dilations", w->dilations, 2)) != NULL ||
-	    (s = ints(api, info, w->name, "kernel_shape", w->kernel, 2)) != NULL ||
-	    (s = api->KernelInfoGetAttribute_int64(info, "group", &w->group)) != NULL) {
-		wg_destroy(w);
+static OrtStatus *conv_create(const OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info, void **out) {
+	conv *c = calloc(1, sizeof *c);
+	if (c == NULL) return api->CreateStatus(ORT_FAIL, "convolution gradient: out of memory");
+	c->api = api;
+	c->kind = ((const taet_op *)op)->kind;
+	c->threads = ((const taet_op *)op)->threads;
+	pthread_mutex_init(&c->mu, NULL);
+	size_t n = sizeof c->name;
+	OrtStatus *s = api->KernelInfo_GetNodeName(info, c->name, &n);
+	if (s != NULL) api->ReleaseStatus(s), strcpy(c->name, "?");
+	if ((s = ints(c, info, "strides", c->strides, 2)) != NULL ||
+	    (s = ints(c, info, "pads", c->pads, 4)) != NULL ||
+	    (s = ints(c, info, "dilations", c->dilations, 2)) != NULL ||
+	    (s = ints(c, info, "kernel_shape", c->kernel, 2)) != NULL ||
+	    (c->kind == INPUT_GRAD && (s = ints(c, info, "input_shape", c->input_shape, 4)) != NULL) ||
+	    (s = api->KernelInfoGetAttribute_int64(info, "group", &c->group)) != NULL ||
+	    (s = api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &c->cpu)) != NULL) {
+		conv_destroy(c);
 		return s;
 	}
-	if (w->group < 1 || w->strides[0] < 1 || w->strides[1] < 1 || w->dilations[0] < 1 || w->dilations[1] < 1 ||
-	    w->kernel[0] < 1 || w->kernel[1] < 1) {
-		wg_destroy(w);
-		return status(api, ORT_INVALID_GRAPH, "ConvWeightGrad %s: group, strides, dilations and kernel_shape must be ≥ 1", w->name);
+	if (c->group < 1 || c->strides[0] < 1 || c->strides[1] < 1 || c->dilations[0] < 1 || c->dilations[1] < 1 ||
+	    c->kernel[0] < 1 || c->kernel[1] < 1) {
+		conv_destroy(c);
+		return status(api, ORT_INVALID_GRAPH, "%s %s: group, strides, dilations and kernel_shape must be ≥ 1", kind_name[c->kind], c->name);
 	}
-	if ((s = api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &w->cpu)) != NULL) {
-		wg_destroy(w);
-		return s;
-	}
-	dnnl_status_t ds = dn.dnnl_stream_create(&w->stream, dn.engine, dnnl_stream_default_flags);
+	dnnl_status_t ds = dn.dnnl_stream_create(&c->stream, dn.engine, dnnl_stream_default_flags);
 	if (ds != dnnl_success) {
-		wg_destroy(w);
-		return status(api, ORT_RUNTIME_EXCEPTION, "ConvWeightGrad %s: oneDNN stream: status %d", w->name, (int)ds);
+		conv_destroy(c);
+		return status(api, ORT_RUNTIME_EXCEPTION, "%s %s: oneDNN stream: status %d", kind_name[c->kind], c->name, (int)ds);
 	}
-	*out = w;
+	*out = c;
 	return NULL;
 }
 
 // shape4 reads the 4-D shape of v into d.
-static OrtStatus *shape4(wgrad *w, const OrtValue *v, const char *what, int64_t d[4]) {
-	const OrtApi *api = w->api;
+static OrtStatus *shape4(conv *c, const OrtValue *v, const char *what, int64_t d[4]) {
+	const OrtApi *api = c->api;
 	OrtTensorTypeAndShapeInfo *info;
 	RETURN_IF(api->GetTensorTypeAndShape(v, &info));
 	size_t n = 0;
 	OrtStatus *s = api->GetDimensionsCount(info, &n);
-	if (s == NULL && n != 4) s = status(api, ORT_INVALID_ARGUMENT, "ConvWeightGrad %s: %s has rank %zu, want 4", w->name, what, n);
+	if (s == NULL && n != 4) s = status(api, ORT_INVALID_ARGUMENT, "%s %s: %s has rank %zu, want 4", kind_name[c->kind], c->name, what, n);
 	if (s == NULL) s = api->GetDimensions(info, d, 4);
 	api->ReleaseTensorTypeAndShapeInfo(info);
 	return s;
 }
 
-#define DNNL_TRY(call, what)                                                                                  \
-	do {                                                                                                      \
-		dnnl_status_t ds_ = (call);                                                                           \
-		if (ds_ != dnnl_success) {                                                                            \
-			err = status(w->api, ORT_RUNTIME_EXCEPTION, "ConvWeightGrad %s: oneDNN %s: status %d", w->name, what, (int)ds_); \
-			goto done;                                                                                        \
-		}                                                                                                     \
+#define DNNL_TRY(call, what)                                                                          \
+	do {                                                                                              \
+		dnnl_status_t ds_ = (call);                                                                   \
+		if (ds_ != dnnl_success) {                                                                    \
+			err = status(c->api, ORT_RUNTIME_EXCEPTION, "%s %s: oneDNN %s: status %d", kind_name[c->kind], \
+			              c->name, what, (int)ds_);                                                   \
+			goto done;                                                                                \
+		}                                                                                             \
 	} while (0)
 
 // arg_init makes a's memories: user over plain, and where the primitive's
 // layout want differs, inner and the reorder (to inner when input).
 static dnnl_status_t arg_init(arg *a, const dnnl_memory_desc_t *plain, const dnnl_memory_desc_t *want, int input) {
+	a->input = input;
 	dnnl_status_t s = dn.dnnl_memory_create(&a->user, plain, dn.engine, DNNL_MEMORY_NONE);
 	if (s != dnnl_success || dn.dnnl_memory_desc_equal(plain, want)) return s;
 	if ((s = dn.dnnl_memory_create(&a->inner, want, dn.engine, DNNL_MEMORY_NONE)) != dnnl_success) return s;
@@ -256,25 +274,25 @@ static dnnl_status_t arg_init(arg *a, const dnnl_memory_desc_t *plain, const dnn
 	return s;
 }
 
-// wg_build makes the backward-weights primitive for x [N,C,H,W] and dy
+// conv_build makes the backward primitive for x [N,C,H,W] and dy
 // [N,M,OH,OW], given in plain layouts (NCHW, OIHW or GOIHW), on the
 // layouts oneDNN prefers (format any), reordered from and to the plain
 // ones where they differ. On the plain layouts themselves oneDNN 2.6 runs an
-// im2col + GEMM kernel, 6× slower than its blocked one with the reorders
-// (N=128, 64→64 channels, 32×32, 3×3: 1.5 s against 0.25 s, 2 threads).
-static OrtStatus *wg_build(wgrad *w, const int64_t x[4], const int64_t dy[4]) {
+// im2col + GEMM weight gradient, 6× slower than its blocked one with the
+// reorders (N=128, 64→64 channels, 32×32, 3×3: 1.5 s against 0.25 s, 2 threads).
+static OrtStatus *conv_build(conv *c, const int64_t x[4], const int64_t dy[4]) {
 	OrtStatus *err = NULL;
 	dnnl_primitive_desc_t fwd = NULL, bwd = NULL;
-	int64_t g = w->group, m = dy[1], c = x[1];
+	int64_t g = c->group, m = dy[1], ch = x[1];
 	dnnl_dims_t xd = {x[0], x[1], x[2], x[3]}, yd = {dy[0], dy[1], dy[2], dy[3]};
-	dnnl_dims_t wd = {m, c / g, w->kernel[0], w->kernel[1]};
-	dnnl_dims_t gwd = {g, m / g, c / g, w->kernel[0], w->kernel[1]};
-	dnnl_dims_t strides = {w->strides[0], w->strides[1]};
-	dnnl_dims_t dil = {w->dilations[0] - 1, w->dilations[1] - 1}; // oneDNN counts the gaps
-	dnnl_dims_t pl = {w->pads[0], w->pads[1]}, pr = {w->pads[2], w->pads[3]};
+	dnnl_dims_t wd = {m, ch / g, c->kernel[0], c->kernel[1]};
+	dnnl_dims_t gwd = {g, m / g, ch / g, c->kernel[0], c->kernel[1]};
+	dnnl_dims_t strides = {c->strides[0], c->strides[1]};
+	dnnl_dims_t dil = {c->dilations[0] - 1, c->dilations[1] - 1}; // oneDNN counts the gaps
+	dnnl_dims_t pl = {c->pads[0], c->pads[1]}, pr = {c->pads[2], c->pads[3]};
 	dnnl_memory_desc_t src_md, dst_md, w_md, src_any, dst_any, w_any;
 	dnnl_convolution_desc_t fd, bd;
-	wg_release(w);
+	conv_release(c);
 	DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&src_md, 4, xd, dnnl_f32, dnnl_nchw), "input layout");
 	DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&dst_md, 4, yd, dnnl_f32, dnnl_nchw), "gradient layout");
 	if (g == 1) {
@@ -289,132 +307,180 @@ static OrtStatus *wg_build(wgrad *w, const int64_t x[4], const int64_t dy[4]) {
 	                                                       &src_any, &w_any, NULL, &dst_any, strides, dil, pl, pr),
 	         "forward descriptor");
 	DNNL_TRY(dn.dnnl_primitive_desc_create(&fwd, &fd, NULL, dn.engine, NULL), "forward primitive descriptor");
-	DNNL_TRY(dn.dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &src_any, &w_any,
-	                                                                NULL, &dst_any, strides, dil, pl, pr),
-	         "backward-weights descriptor");
-	DNNL_TRY(dn.dnnl_primitive_desc_create(&bwd, &bd, NULL, dn.engine, fwd), "backward-weights primitive descriptor");
-	DNNL_TRY(dn.dnnl_primitive_create(&w->prim, bwd), "backward-weights primitive");
-	DNNL_TRY(arg_init(&w->src, &src_md, dn.dnnl_primitive_desc_query_md(bwd, dnnl_query_src_md, 0), 1), "input memory");
-	DNNL_TRY(arg_init(&w->diff_dst, &dst_md, dn.dnnl_primitive_desc_query_md(bwd, dnnl_query_diff_dst_md, 0), 1), "gradient memory");
-	DNNL_TRY(arg_init(&w->diff_w, &w_md, dn.dnnl_primitive_desc_query_md(bwd, dnnl_query_diff_weights_md, 0), 0), "weight memory");
-	memcpy(w->x, x, sizeof w->x);
-	memcpy(w->dy, dy, sizeof w->dy);
+	if (c->kind == WEIGHT_GRAD) {
+		DNNL_TRY(dn.dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &src_any, &w_any,
+		                                                                NULL, &dst_any, strides, dil, pl, pr),
+		         "backward-weights descriptor");
+	} else {
+		DNNL_TRY(dn.dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &src_any, &w_any,
+		                                                             &dst_any, strides, dil, pl, pr),
+		         "backward-data descriptor");
+	}
+	DNNL_TRY(dn.dnnl_primitive_desc_create(&bwd, &bd, NULL, dn.engine, fwd), "backward primitive descriptor");
+	DNNL_TRY(dn.dnnl_primitive_create(&c->prim, bwd), "backward primitive");
+	int wgrad = c->kind == WEIGHT_GRAD;
+	DNNL_TRY(arg_init(&c->src, &src_md, dn.dnnl_primitive_desc_query_md(bwd, wgrad ? dnnl_query_src_md : dnnl_query_diff_src_md, 0), wgrad),
+	         "input memory");
+	DNNL_TRY(arg_init(&c->dst, &dst_md, dn.dnnl_primitive_desc_query_md(bwd, dnnl_query_diff_dst_md, 0), 1), "gradient memory");
+	DNNL_TRY(arg_init(&c->wei, &w_md, dn.dnnl_primitive_desc_query_md(bwd, wgrad ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0), !wgrad),
+	         "weight memory");
+	memcpy(c->x, x, sizeof c->x);
+	memcpy(c->dy, dy, sizeof c->dy);
 done:
 	if (bwd) dn.dnnl_primitive_desc_destroy(bwd);
 	if (fwd) dn.dnnl_primitive_desc_destroy(fwd);
-	if (err != NULL) wg_release(w);
+	if (err != NULL) conv_release(c);
 	return err;
 }
 
 // reorder runs a's reorder, if any.
-static dnnl_status_t reorder(wgrad *w, arg *a, int input) {
+static dnnl_status_t reorder(conv *c, arg *a) {
 	if (a->reorder == NULL) return dnnl_success;
-	dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, input ? a->user : a->inner}, {DNNL_ARG_TO, input ? a->inner : a->user}};
-	return dn.dnnl_primitive_execute(a->reorder, w->stream, 2, args);
+	dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, a->input ? a->user : a->inner}, {DNNL_ARG_TO, a->input ? a->inner : a->user}};
+	return dn.dnnl_primitive_execute(a->reorder, c->stream, 2, args);
 }
 
 // mem returns the memory the primitive reads or writes for a.
 static dnnl_memory_t mem(arg *a) { return a->inner ? a->inner : a->user; }
 
-// wg_compute: dW[M, C/g, kH, kW] from x[N, C, H, W] and dy[N, M, OH, OW].
-static OrtStatus *wg_compute(void *k, OrtKernelContext *ctx) {
-	wgrad *w = k;
-	const OrtApi *api = w->api;
-	const OrtValue *xv, *gv;
-	int64_t x[4], dy[4];
-	RETURN_IF(api->KernelContext_GetInput(ctx, 0, &xv));
-	RETURN_IF(api->KernelContext_GetInput(ctx, 1, &gv));
-	RETURN_IF(shape4(w, xv, "x", x));
-	RETURN_IF(shape4(w, gv, "dy", dy));
-	int64_t g = w->group;
+// conv_compute: ConvWeightGrad's dw [M, C/g, kH, kW] from x [N, C, H, W] and
+// dy [N, M, OH, OW], or ConvInputGrad's dx [input_shape] from dy and w.
+static OrtStatus *conv_compute(void *k, OrtKernelContext *ctx) {
+	conv *c = k;
+	const OrtApi *api = c->api;
+	const char *op = kind_name[c->kind];
+	const OrtValue *in0, *in1;
+	int64_t x[4], dy[4], w[4];
+	RETURN_IF(api->KernelContext_GetInput(ctx, 0, &in0));
+	RETURN_IF(api->KernelContext_GetInput(ctx, 1, &in1));
+	if (c->kind == WEIGHT_GRAD) {
+		RETURN_IF(shape4(c, in0, "x", x));
+		RETURN_IF(shape4(c, in1, "dy", dy));
+	} else {
+		RETURN_IF(shape4(c, in0, "dy", dy));
+		RETURN_IF(shape4(c, in1, "w", w));
+		memcpy(x, c->input_shape, sizeof x);
+		if (w[0] != dy[1] || w[1] * c->group != x[1] || w[2] != c->kernel[0] || w[3] != c->kernel[1]) {
+			return status(api, ORT_INVALID_ARGUMENT, "%s %s: w [%lld %lld %lld %lld] does not fit dy's %lld channels, input_shape's %lld, group %lld and kernel_shape",
+			              op, c->name, (long long)w[0], (long long)w[1], (long long)w[2], (long long)w[3],
+			              (long long)dy[1], (long long)x[1], (long long)c->group);
+		}
+	}
+	int64_t g = c->group;
 	if (x[0] != dy[0] || x[1] % g != 0 || dy[1] % g != 0) {
-		return status(api, ORT_INVALID_ARGUMENT, "ConvWeightGrad %s: x [%lld %lld %lld %lld] and dy [%lld %lld %lld %lld] do not fit group %lld",
-		              w->name, (long long)x[0], (long long)x[1], (long long)x[2], (long long)x[3],
+		return status(api, ORT_INVALID_ARGUMENT, "%s %s: x [%lld %lld %lld %lld] and dy [%lld %lld %lld %lld] do not fit group %lld",
+		              op, c->name, (long long)x[0], (long long)x[1], (long long)x[2], (long long)x[3],
 		              (long long)dy[0], (long long)dy[1], (long long)dy[2], (long long)dy[3], (long long)g);
 	}
 	for (int a = 0; a < 2; a++) {
-		int64_t span = w->dilations[a] * (w->kernel[a] - 1) + 1;
-		int64_t o = (x[2 + a] + w->pads[a] + w->pads[2 + a] - span) / w->strides[a] + 1;
+		int64_t span = c->dilations[a] * (c->kernel[a] - 1) + 1;
+		int64_t o = (x[2 + a] + c->pads[a] + c->pads[2 + a] - span) / c->strides[a] + 1;
 		if (o != dy[2 + a]) {
-			return status(api, ORT_INVALID_ARGUMENT, "ConvWeightGrad %s: dy has %lld along axis %d, the convolution of x gives %lld",
-			              w->name, (long long)dy[2 + a], 2 + a, (long long)o);
+			return status(api, ORT_INVALID_ARGUMENT, "%s %s: dy has %lld along axis %d, the convolution of x gives %lld",
+			              op, c->name, (long long)dy[2 + a], 2 + a, (long long)o);
 		}
 	}
-	int64_t wd[4] = {dy[1], x[1] / g, w->kernel[0], w->kernel[1]};
-	OrtValue *wv;
-	RETURN_IF(api->KernelContext_GetOutput(ctx, 0, wd, 4, &wv));
-	void *xp, *gp, *wp;
-	RETURN_IF(api->GetTensorMutableData((OrtValue *)xv, &xp));
-	RETURN_IF(api->GetTensorMutableData((OrtValue *)gv, &gp));
-	RETURN_IF(api->GetTensorMutableData(wv, &wp));
+	OrtValue *outv;
+	if (c->kind == WEIGHT_GRAD) {
+		int64_t wd[4] = {dy[1], x[1] / g, c->kernel[0], c->kernel[1]};
+		RETURN_IF(api->KernelContext_GetOutput(ctx, 0, wd, 4, &outv));
+	} else {
+		RETURN_IF(api->KernelContext_GetOutput(ctx, 0, x, 4, &outv));
+	}
+	void *p0, *p1, *po;
+	RETURN_IF(api->GetTensorMutableData((OrtValue *)in0, &p0));
+	RETURN_IF(api->GetTensorMutableData((OrtValue *)in1, &p1));
+	RETURN_IF(api->GetTensorMutableData(outv, &po));
 
 	OrtStatus *err = NULL;
 	OrtAllocator *alloc = NULL;
-	arg *inner[] = {&w->src, &w->diff_dst, &w->diff_w};
-	pthread_mutex_lock(&w->mu);
-	if (w->x[0] == 0 || memcmp(w->x, x, sizeof w->x) != 0 || memcmp(w->dy, dy, sizeof w->dy) != 0) {
-		if ((err = wg_build(w, x, dy)) != NULL) goto done;
+	arg *all[] = {&c->src, &c->dst, &c->wei};
+	pthread_mutex_lock(&c->mu);
+	if (c->x[0] == 0 || memcmp(c->x, x, sizeof c->x) != 0 || memcmp(c->dy, dy, sizeof c->dy) != 0) {
+		if ((err = conv_build(c, x, dy)) != NULL) goto done;
 	}
-	DNNL_TRY(dn.dnnl_memory_set_data_handle(w->src.user, xp), "input handle");
-	DNNL_TRY(dn.dnnl_memory_set_data_handle(w->diff_dst.user, gp), "gradient handle");
-	DNNL_TRY(dn.dnnl_memory_set_data_handle(w->diff_w.user, wp), "weight handle");
+	if (c->kind == WEIGHT_GRAD) {
+		DNNL_TRY(dn.dnnl_memory_set_data_handle(c->src.user, p0), "input handle");
+		DNNL_TRY(dn.dnnl_memory_set_data_handle(c->dst.user, p1), "gradient handle");
+		DNNL_TRY(dn.dnnl_memory_set_data_handle(c->wei.user, po), "weight gradient handle");
+	} else {
+		DNNL_TRY(dn.dnnl_memory_set_data_handle(c->dst.user, p0), "gradient handle");
+		DNNL_TRY(dn.dnnl_memory_set_data_handle(c->wei.user, p1), "weight handle");
+		DNNL_TRY(dn.dnnl_memory_set_data_handle(c->src.user, po), "input gradient handle");
+	}
 	for (int i = 0; i < 3; i++) {
-		arg *a = inner[i];
+		arg *a = all[i];
 		if (a->inner == NULL) continue;
-		if (alloc == NULL && (err = api->KernelContext_GetAllocator(ctx, w->cpu, &alloc)) != NULL) goto done;
+		if (alloc == NULL && (err = api->KernelContext_GetAllocator(ctx, c->cpu, &alloc)) != NULL) goto done;
 		if ((a->buf = alloc->Alloc(alloc, a->bytes)) == NULL) {
-			err = status(api, ORT_FAIL, "ConvWeightGrad %s: out of memory (%zu bytes)", w->name, a->bytes);
+			err = status(api, ORT_FAIL, "%s %s: out of memory (%zu bytes)", op, c->name, a->bytes);
 			goto done;
 		}
 		DNNL_TRY(dn.dnnl_memory_set_data_handle(a->inner, a->buf), "reordered handle");
 	}
-	dnnl_exec_arg_t args[] = {
-		{DNNL_ARG_SRC, mem(&w->src)}, {DNNL_ARG_DIFF_DST, mem(&w->diff_dst)}, {DNNL_ARG_DIFF_WEIGHTS, mem(&w->diff_w)},
+	dnnl_exec_arg_t wargs[] = {
+		{DNNL_ARG_SRC, mem(&c->src)}, {DNNL_ARG_DIFF_DST, mem(&c->dst)}, {DNNL_ARG_DIFF_WEIGHTS, mem(&c->wei)},
+	};
+	dnnl_exec_arg_t dargs[] = {
+		{DNNL_ARG_DIFF_SRC, mem(&c->src)}, {DNNL_ARG_DIFF_DST, mem(&c->dst)}, {DNNL_ARG_WEIGHTS, mem(&c->wei)},
 	};
 	// The OpenMP thread count is per calling thread, and ORT may call from
 	// any: set it every time (it costs nothing).
-	dn.omp_set_num_threads(w->threads);
-	DNNL_TRY(reorder(w, &w->src, 1), "reorder the input");
-	DNNL_TRY(reorder(w, &w->diff_dst, 1), "reorder the gradient");
-	DNNL_TRY(dn.dnnl_primitive_execute(w->prim, w->stream, 3, args), "execute");
-	DNNL_TRY(reorder(w, &w->diff_w, 0), "reorder the weight gradient");
-	DNNL_TRY(dn.dnnl_stream_wait(w->stream), "wait");
+	dn.omp_set_num_threads(c->threads);
+	for (int i = 0; i < 3; i++) {
+		if (all[i]->input) DNNL_TRY(reorder(c, all[i]), "reorder an input");
+	}
+	DNNL_TRY(dn.dnnl_primitive_execute(c->prim, c->stream, 3, c->kind == WEIGHT_GRAD ? wargs : dargs), "execute");
+	for (int i = 0; i < 3; i++) {
+		if (!all[i]->input) DNNL_TRY(reorder(c, all[i]), "reorder the output");
+	}
+	DNNL_TRY(dn.dnnl_stream_wait(c->stream), "wait");
 done:
 	for (int i = 0; i < 3; i++) {
-		arg *a = inner[i];
+		arg *a = all[i];
 		if (a->buf != NULL) alloc->Free(alloc, a->buf);
 		a->buf = NULL;
 	}
 	if (alloc != NULL) api->ReleaseAllocator(alloc);
-	pthread_mutex_unlock(&w->mu);
+	pthread_mutex_unlock(&c->mu);
 	return err;
 }
 
-char *taet_dnnl_domain(const OrtApi *api, const char *domain, int threads, OrtCustomOpDomain **out) {
-	taet_op *op = calloc(1, sizeof *op); // lives as long as the process: sessions keep pointing at it
-	if (op == NULL) return errorf("out of memory");
+// new_op returns the custom op of kind k on threads OpenMP threads,
+// allocated for the life of the process (sessions keep pointing at it).
+static OrtCustomOp *new_op(kind k, int threads) {
+	taet_op *op = calloc(1, sizeof *op);
+	if (op == NULL) return NULL;
+	op->kind = k;
 	op->threads = threads;
 	OrtCustomOp *o = &op->op;
 	o->version = ORT_API_VERSION;
-	o->GetName = wg_name;
-	o->GetExecutionProviderType = wg_provider;
-	o->GetInputType = wg_type;
-	o->GetInputTypeCount = wg_inputs;
-	o->GetOutputType = wg_type;
-	o->GetOutputTypeCount = wg_outputs;
-	o->KernelDestroy = wg_destroy;
-	o->GetInputCharacteristic = wg_required;
-	o->GetOutputCharacteristic = wg_required;
-	o->GetInputMemoryType = wg_memtype;
-	o->GetVariadicInputMinArity = wg_one;
-	o->GetVariadicInputHomogeneity = wg_zero;
-	o->GetVariadicOutputMinArity = wg_one;
-	o->GetVariadicOutputHomogeneity = wg_zero;
-	o->CreateKernelV2 = wg_create;
-	o->KernelComputeV2 = wg_compute;
-	o->GetStartVersion = wg_one;
+	o->GetName = op_name;
+	o->GetExecutionProviderType = op_provider;
+	o->GetInputType = op_type;
+	o->GetInputTypeCount = op_inputs;
+	o->GetOutputType = op_type;
+	o->GetOutputTypeCount = op_outputs;
+	o->KernelDestroy = conv_destroy;
+	o->GetInputCharacteristic = op_required;
+	o->GetOutputCharacteristic = op_required;
+	o->GetInputMemoryType = op_memtype;
+	o->GetVariadicInputMinArity = op_one;
+	o->GetVariadicInputHomogeneity = op_zero;
+	o->GetVariadicOutputMinArity = op_one;
+	o->GetVariadicOutputHomogeneity = op_zero;
+	o->CreateKernelV2 = conv_create;
+	o->KernelComputeV2 = conv_compute;
+	o->GetStartVersion = op_one;
+	return o;
+}
+
+char *taet_dnnl_domain(const OrtApi *api, const char *domain, int threads, OrtCustomOpDomain **out) {
+	OrtCustomOp *wg = new_op(WEIGHT_GRAD, threads), *ig = new_op(INPUT_GRAD, threads);
+	if (wg == NULL || ig == NULL) return errorf("out of memory");
 	OrtStatus *s = api->CreateCustomOpDomain(domain, out);
-	if (s == NULL) s = api->CustomOpDomain_Add(*out, o);
+	if (s == NULL) s = api->CustomOpDomain_Add(*out, wg);
+	if (s == NULL) s = api->CustomOpDomain_Add(*out, ig);
 	if (s != NULL) {
 		char *m = errorf("%s", api->GetErrorMessage(s));
 		api->ReleaseStatus(s);

@@ -5,18 +5,20 @@
 //
 // # Ops
 //
-// ConvWeightGrad(x, dy) → dW, attributes strides, pads, dilations,
-// kernel_shape (all as ONNX Conv's) and group: the weight gradient of a
-// 2-D convolution,
+// Both are gradients of a 2-D convolution y = Conv(x; w) with x [N, C, H, W],
+// w [M, C/group, kH, kW] and y [N, M, OH, OW], given dy = ∂L/∂y, and take
+// Conv's attributes strides, pads, dilations, kernel_shape and group:
 //
-//	dW[m, c, i, j] = Σ_{n,p,q} dy[n, m, p, q]·x_pad[n, g·C/group + c, p·sH + i·dH, q·sW + j·dW]
+//	ConvWeightGrad(x, dy) → dw[m, c, i, j] = Σ_{n,p,q} dy[n, m, p, q]·x_pad[n, g·C/group + c, p·sH + i·dH, q·sW + j·dW]
+//	ConvInputGrad(dy, w; input_shape) → dx = ConvTranspose(dy; w), [N, C, H, W] = input_shape
 //
-// for x [N, C, H, W], dy [N, M, OH, OW], dW [M, C/group, kH, kW] (g = m's
-// group), all float32 in the plain layouts (NCHW, OIHW). It is oneDNN's
-// backward-weights convolution, built once per node and input shape (the
-// forward primitive it needs as a hint is built with it and dropped) and
-// run on the tensors' own memory, with no copies. Shapes that do not fit
-// the attributes are an error of the run, naming the node.
+// (g = m's group), all float32 in the plain layouts (NCHW, OIHW). They are
+// oneDNN's backward-weights and backward-data convolutions, built once per
+// node and input shape (with the forward primitive they need as a hint,
+// then dropped) on the layouts oneDNN prefers: the tensors are reordered
+// into those and back, in memory taken from ONNX Runtime's arena for the
+// run. Shapes that do not fit the attributes are an error of the run,
+// naming the node.
 //
 // # Library
 //

@@ -19,8 +19,11 @@ import (
 // Domain is the operator domain of the kernels.
 const Domain = "ai.taet.onednn"
 
-// OpConvWeightGrad is the weight-gradient convolution's op type.
-const OpConvWeightGrad = "ConvWeightGrad"
+// The kernels' op types (see the package documentation).
+const (
+	OpConvWeightGrad = "ConvWeightGrad"
+	OpConvInputGrad  = "ConvInputGrad"
+)
 
 // LibraryEnv names the environment variable that overrides the library
 // Load opens (default "libdnnl.so.2", found by the dynamic loader).
