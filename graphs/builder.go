@@ -49,6 +49,7 @@ type Builder struct {
 	taken   map[string]bool  // value and node names in use
 	grad    *gradState       // set while Grad runs rules
 	cgrads  []convGradRecord // the convolution gradients built (convWeightGrad, convInputGrad)
+	rgrads  [][3]*Value      // the ReLU gradients built (gradRelu): dx, y, dy
 }
 
 // NewBuilder returns an empty builder for a graph called name. Most callers

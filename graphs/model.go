@@ -19,6 +19,7 @@ type Model struct {
 
 	shapes map[string][]int64 // every value's static shape, for lowering passes
 	cgrads []ConvGrad         // the live convolution gradients, for lowering passes
+	rgrads []ReluGrad         // the live ReLU gradients, for lowering passes
 }
 
 // ConvGrad names the values of one gradient of a convolution Y = Conv(X; W)
@@ -45,6 +46,14 @@ type ConvGrad struct {
 // the Conv and ConvTranspose gradient rules), in the order they were built.
 func (m *Model) ConvGrads() []ConvGrad { return slices.Clone(m.cgrads) }
 
+// ReluGrad names the values of the gradient of one Y = Relu(X) in a model:
+// DX = DY·[Y > 0], which the graph computes as Where(Greater(Y, 0), DY, 0).
+type ReluGrad struct{ DX, Y, DY string }
+
+// ReluGrads returns the ReLU gradients the model computes, in the order
+// they were built.
+func (m *Model) ReluGrads() []ReluGrad { return slices.Clone(m.rgrads) }
+
 // ValueShape returns the static shape of the value called name (a graph
 // input, an initializer or any node's output), and whether there is one.
 // Graph rewrites use it where the protobuf records no intermediate shapes.
@@ -57,7 +66,7 @@ func (m *Model) ValueShape(name string) ([]int64, bool) {
 // over another protobuf: the result of a rewrite that keeps m's inputs and
 // outputs.
 func (m *Model) WithProto(p *onnxpb.ModelProto) *Model {
-	return &Model{Proto: p, Inputs: m.Inputs, Outputs: m.Outputs, shapes: m.shapes, cgrads: m.cgrads}
+	return &Model{Proto: p, Inputs: m.Inputs, Outputs: m.Outputs, shapes: m.shapes, cgrads: m.cgrads, rgrads: m.rgrads}
 }
 
 // ValueInfo describes a graph input or output.
@@ -144,10 +153,20 @@ func (b *Builder) Finish() *Model {
 		g.Output = append(g.Output, valueInfo(v))
 	}
 	producer, domain := onnx.ProducerName, ""
+	isLive := map[*Node]bool{}
+	for _, n := range live {
+		isLive[n] = true
+	}
 	var cgrads []ConvGrad
 	for _, r := range b.cgrads {
-		if slices.Contains(live, r.out.node) {
+		if isLive[r.out.node] {
 			cgrads = append(cgrads, r.grad())
+		}
+	}
+	var rgrads []ReluGrad
+	for _, r := range b.rgrads {
+		if isLive[r[0].node] {
+			rgrads = append(rgrads, ReluGrad{DX: r[0].name, Y: r[1].name, DY: r[2].name})
 		}
 	}
 	m := &Model{Proto: &onnxpb.ModelProto{
@@ -155,7 +174,7 @@ func (b *Builder) Finish() *Model {
 		ProducerName: &producer,
 		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: &domain, Version: &opset}},
 		Graph:        g,
-	}, shapes: shapes, cgrads: cgrads}
+	}, shapes: shapes, cgrads: cgrads, rgrads: rgrads}
 	for _, v := range b.inputs {
 		m.Inputs = append(m.Inputs, ValueInfo{v.name, v.dtype, v.Shape()})
 	}

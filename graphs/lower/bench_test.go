@@ -331,3 +331,24 @@ func BenchmarkInputGrad(b *testing.B) {
 		b.Run(tc.name+"/onednn", func(b *testing.B) { runGraph(b, &graphs.Assembled{Model: onednn}, ort.OneDNN) })
 	}
 }
+
+// BenchmarkReluGrad times a ReLU and its gradient on a ResNet layer's
+// activations ([128, 64, 32, 32]): the rule's Where(Greater(y, 0), dy, 0)
+// ("standard") and oneDNN's backward ReLU in one pass ("onednn").
+func BenchmarkReluGrad(b *testing.B) {
+	model, err := graphs.Build("relu-grad", func(bd *graphs.Builder) {
+		x := bd.Input("x", onnx.Float, 128, 64, 32, 32)
+		g := bd.Input("g", onnx.Float, 128, 64, 32, 32)
+		y := graphs.Relu(x)
+		bd.Output("out", graphs.Grad(graphs.ReduceSum(graphs.Mul(y, g), nil, false), []*graphs.Value{x})[0])
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("standard", func(b *testing.B) { runGraph(b, &graphs.Assembled{Model: model}, ort.Blocked) })
+	onednn, n, err := lower.ReluGrads(model)
+	if err != nil || n != 1 {
+		b.Fatalf("replaced %d gradients (%v), want 1", n, err)
+	}
+	b.Run("onednn", func(b *testing.B) { runGraph(b, &graphs.Assembled{Model: onednn}, ort.OneDNN) })
+}

@@ -1,6 +1,8 @@
 package lower
 
 import (
+	"slices"
+
 	"github.com/taet-ml/taet/graphs"
 	"github.com/taet-ml/taet/onnx/onnxpb"
 	"github.com/taet-ml/taet/onnx/ort/onednn"
@@ -20,29 +22,50 @@ import (
 // many it replaced. m is not modified; the result shares its initializers.
 // Sessions that run the result need the onednn kernels (ort.OneDNN).
 func ConvGrads(m *graphs.Model, use func(graphs.ConvGrad) bool) (*graphs.Model, int, error) {
-	byOut := map[string]graphs.ConvGrad{}
+	kernels := map[string]*onnxpb.NodeProto{}
 	for _, g := range m.ConvGrads() {
-		if use(g) {
-			byOut[g.Out] = g
-		}
-	}
-	src := m.Proto.GetGraph()
-	var nodes []*onnxpb.NodeProto
-	count := 0
-	for _, n := range src.GetNode() {
-		g, ok := byOut[single(n.GetOutput())]
-		if !ok || n.GetDomain() == onednn.Domain { // not one, or replaced already
-			nodes = append(nodes, n)
+		if !use(g) {
 			continue
 		}
 		o := g.Opts
 		attrs := []*onnxpb.AttributeProto{ints("dilations", o.Dilations...), intAttr("group", o.Group),
 			ints("kernel_shape", g.Kernel...), ints("pads", o.Pads...), ints("strides", o.Strides...)}
-		var k *onnxpb.NodeProto
 		if g.X != "" {
-			k = node(onednn.OpConvWeightGrad, onednn.Domain, g.Out, []string{g.X, g.DY}, attrs)
+			kernels[g.Out] = node(onednn.OpConvWeightGrad, onednn.Domain, g.Out, []string{g.X, g.DY}, attrs)
 		} else {
-			k = node(onednn.OpConvInputGrad, onednn.Domain, g.Out, []string{g.DY, g.W}, append(attrs, ints("input_shape", g.XShape...)))
+			kernels[g.Out] = node(onednn.OpConvInputGrad, onednn.Domain, g.Out, []string{g.DY, g.W}, append(attrs, ints("input_shape", g.XShape...)))
+		}
+	}
+	return replace(m, kernels)
+}
+
+// ReluGrads returns m with the producer of every ReLU gradient m records
+// (graphs.Model.ReluGrads) replaced by one pass of oneDNN's backward ReLU,
+//
+//	DX = ai.taet.onednn.ReluGrad(Y, DY) = DY·[Y > 0]
+//
+// and the Greater and Where that computed it dropped; and how many it
+// replaced, as ConvGrads.
+func ReluGrads(m *graphs.Model) (*graphs.Model, int, error) {
+	kernels := map[string]*onnxpb.NodeProto{}
+	for _, g := range m.ReluGrads() {
+		kernels[g.DX] = node(onednn.OpReluGrad, onednn.Domain, g.DX, []string{g.Y, g.DY}, nil)
+	}
+	return replace(m, kernels)
+}
+
+// replace returns m with the producer of each value in kernels replaced by
+// its node (named after the producer), the nodes no output needs any more
+// dropped, and the onednn domain imported; and how many it replaced.
+func replace(m *graphs.Model, kernels map[string]*onnxpb.NodeProto) (*graphs.Model, int, error) {
+	src := m.Proto.GetGraph()
+	var nodes []*onnxpb.NodeProto
+	count := 0
+	for _, n := range src.GetNode() {
+		k, ok := kernels[single(n.GetOutput())]
+		if !ok || n.GetDomain() == onednn.Domain { // not one, or replaced already
+			nodes = append(nodes, n)
+			continue
 		}
 		k.Name = ptr(n.GetName() + "/onednn")
 		nodes = append(nodes, k)
@@ -59,7 +82,10 @@ func ConvGrads(m *graphs.Model, use func(graphs.ConvGrad) bool) (*graphs.Model, 
 		IrVersion: m.Proto.IrVersion, ProducerName: m.Proto.ProducerName, ProducerVersion: m.Proto.ProducerVersion,
 		OpsetImport: m.Proto.OpsetImport, MetadataProps: m.Proto.MetadataProps, Graph: g,
 	}
-	return m.WithProto(withDomain(p, onednn.Domain)), count, nil
+	if !slices.ContainsFunc(p.OpsetImport, func(o *onnxpb.OperatorSetIdProto) bool { return o.GetDomain() == onednn.Domain }) {
+		p = withDomain(p, onednn.Domain)
+	}
+	return m.WithProto(p), count, nil
 }
 
 // single returns the only element of outs, or "".

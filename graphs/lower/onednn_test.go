@@ -225,3 +225,44 @@ func TestConvGradsWrongAttributesFail(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestReluGradsMatchTheStandardSubgraph: oneDNN's backward ReLU gives
+// exactly the rule's Where(Greater(y, 0), dy, 0), zeros (Relu'(0) = 0)
+// included, and the lowering left no Where or Greater behind.
+func TestReluGradsMatchTheStandardSubgraph(t *testing.T) {
+	initOneDNN(t)
+	const n = 3 * 5 * 7
+	m, err := graphs.Build("relu", func(b *graphs.Builder) {
+		x, dy := b.Input("x", onnx.Float, 3, 5, 7), b.Input("dy", onnx.Float, 3, 5, 7)
+		y := graphs.Relu(x)
+		b.Output("x_grad", graphs.Grad(graphs.ReduceSum(graphs.Mul(y, dy), nil, false), []*graphs.Value{x})[0])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	low, k, err := lower.ReluGrads(m)
+	if err != nil || k != 1 {
+		t.Fatalf("replaced %d ReLU gradients (%v), want 1", k, err)
+	}
+	for _, nd := range low.Proto.GetGraph().GetNode() {
+		if op := nd.GetOpType(); op == "Where" || op == "Greater" {
+			t.Errorf("%s %s left in the lowered graph", op, nd.GetName())
+		}
+	}
+	rng := rand.New(rand.NewPCG(21, 1))
+	x, dy := make([]float32, n), make([]float32, n)
+	for i := range x {
+		x[i], dy[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+		if i%5 == 0 {
+			x[i] = 0
+		}
+	}
+	in := []ortest.Tensor{ortest.F32(x, 3, 5, 7), ortest.F32(dy, 3, 5, 7)}
+	want := ortest.RunWith(t, m, ort.Standard, in...)[0].F
+	got := ortest.RunWith(t, m, ort.OneDNN, in...)[0].F
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("x_grad[%d] (x %g, dy %g): %g, want %g", i, x[i], dy[i], got[i], want[i])
+		}
+	}
+}

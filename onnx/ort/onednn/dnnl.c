@@ -28,6 +28,8 @@
 	X(dnnl_dilated_convolution_forward_desc_init)                       \
 	X(dnnl_dilated_convolution_backward_weights_desc_init)              \
 	X(dnnl_dilated_convolution_backward_data_desc_init)                 \
+	X(dnnl_eltwise_forward_desc_init)                                   \
+	X(dnnl_eltwise_backward_desc_init)                                  \
 	X(dnnl_primitive_desc_create)                                       \
 	X(dnnl_primitive_desc_destroy)                                      \
 	X(dnnl_primitive_create)                                            \
@@ -91,9 +93,9 @@ const char *taet_dnnl_version(int v[3]) {
 //	ConvInputGrad(dy, w; strides, pads, dilations, kernel_shape, group, input_shape) → dx
 
 // kind is which gradient a kernel computes.
-typedef enum { WEIGHT_GRAD, INPUT_GRAD } kind;
+typedef enum { WEIGHT_GRAD, INPUT_GRAD, RELU_GRAD } kind;
 
-static const char *kind_name[] = {"ConvWeightGrad", "ConvInputGrad"};
+static const char *kind_name[] = {"ConvWeightGrad", "ConvInputGrad", "ReluGrad"};
 
 // taet_op is a custom operator with the OpenMP thread count its kernels
 // use; ORT hands &op back to the callbacks.
@@ -446,6 +448,141 @@ done:
 	return err;
 }
 
+// ---- ReluGrad ----------------------------------------------------------------
+//
+//	ReluGrad(y, dy) → dx = dy·[y > 0], y = Relu(x), all of one shape
+//
+// oneDNN's eltwise backward ReLU on the output, one pass over the tensors
+// seen as flat arrays.
+
+// relu is one ReluGrad node's kernel and the primitive for the last size.
+typedef struct {
+	const OrtApi *api;
+	int threads;
+	char name[256];
+	pthread_mutex_t mu;
+	int64_t n; // the element count prim was built for; 0: none yet
+	dnnl_primitive_t prim;
+	dnnl_stream_t stream;
+	dnnl_memory_t y, dy, dx;
+} relu;
+
+static void relu_release(relu *r) {
+	if (r->prim) dn.dnnl_primitive_destroy(r->prim);
+	if (r->y) dn.dnnl_memory_destroy(r->y);
+	if (r->dy) dn.dnnl_memory_destroy(r->dy);
+	if (r->dx) dn.dnnl_memory_destroy(r->dx);
+	r->prim = NULL, r->y = r->dy = r->dx = NULL, r->n = 0;
+}
+
+static void relu_destroy(void *k) {
+	relu *r = k;
+	if (r == NULL) return;
+	relu_release(r);
+	if (r->stream) dn.dnnl_stream_destroy(r->stream);
+	pthread_mutex_destroy(&r->mu);
+	free(r);
+}
+
+static OrtStatus *relu_create(const OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info, void **out) {
+	relu *r = calloc(1, sizeof *r);
+	if (r == NULL) return api->CreateStatus(ORT_FAIL, "ReluGrad: out of memory");
+	r->api = api;
+	r->threads = ((const taet_op *)op)->threads;
+	pthread_mutex_init(&r->mu, NULL);
+	size_t n = sizeof r->name;
+	OrtStatus *s = api->KernelInfo_GetNodeName(info, r->name, &n);
+	if (s != NULL) api->ReleaseStatus(s), strcpy(r->name, "?");
+	dnnl_status_t ds = dn.dnnl_stream_create(&r->stream, dn.engine, dnnl_stream_default_flags);
+	if (ds != dnnl_success) {
+		relu_destroy(r);
+		return status(api, ORT_RUNTIME_EXCEPTION, "ReluGrad %s: oneDNN stream: status %d", r->name, (int)ds);
+	}
+	*out = r;
+	return NULL;
+}
+
+// count returns v's element count and, in shape, its dimensions (up to 8).
+static OrtStatus *count(const OrtApi *api, const OrtValue *v, int64_t *n, int64_t shape[8], size_t *rank) {
+	OrtTensorTypeAndShapeInfo *info;
+	RETURN_IF(api->GetTensorTypeAndShape(v, &info));
+	size_t c = 0;
+	OrtStatus *s = api->GetTensorShapeElementCount(info, &c);
+	if (s == NULL) s = api->GetDimensionsCount(info, rank);
+	if (s == NULL && *rank > 8) s = api->CreateStatus(ORT_INVALID_ARGUMENT, "ReluGrad: rank above 8");
+	if (s == NULL) s = api->GetDimensions(info, shape, *rank);
+	api->ReleaseTensorTypeAndShapeInfo(info);
+	*n = (int64_t)c;
+	return s;
+}
+
+#undef DNNL_TRY
+#define DNNL_TRY(call, what)                                                                                 \
+	do {                                                                                                     \
+		dnnl_status_t ds_ = (call);                                                                          \
+		if (ds_ != dnnl_success) {                                                                           \
+			err = status(r->api, ORT_RUNTIME_EXCEPTION, "ReluGrad %s: oneDNN %s: status %d", r->name, what, (int)ds_); \
+			goto done;                                                                                       \
+		}                                                                                                    \
+	} while (0)
+
+static OrtStatus *relu_build(relu *r, int64_t n) {
+	OrtStatus *err = NULL;
+	dnnl_primitive_desc_t fwd = NULL, bwd = NULL;
+	dnnl_dims_t d = {n};
+	dnnl_memory_desc_t md;
+	dnnl_eltwise_desc_t fd, bd;
+	relu_release(r);
+	DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_f32, dnnl_a), "layout");
+	DNNL_TRY(dn.dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, dnnl_eltwise_relu_use_dst_for_bwd, &md, 0, 0), "forward descriptor");
+	DNNL_TRY(dn.dnnl_primitive_desc_create(&fwd, &fd, NULL, dn.engine, NULL), "forward primitive descriptor");
+	DNNL_TRY(dn.dnnl_eltwise_backward_desc_init(&bd, dnnl_eltwise_relu_use_dst_for_bwd, &md, &md, 0, 0), "backward descriptor");
+	DNNL_TRY(dn.dnnl_primitive_desc_create(&bwd, &bd, NULL, dn.engine, fwd), "backward primitive descriptor");
+	DNNL_TRY(dn.dnnl_primitive_create(&r->prim, bwd), "backward primitive");
+	DNNL_TRY(dn.dnnl_memory_create(&r->y, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
+	DNNL_TRY(dn.dnnl_memory_create(&r->dy, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
+	DNNL_TRY(dn.dnnl_memory_create(&r->dx, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
+	r->n = n;
+done:
+	if (bwd) dn.dnnl_primitive_desc_destroy(bwd);
+	if (fwd) dn.dnnl_primitive_desc_destroy(fwd);
+	if (err != NULL) relu_release(r);
+	return err;
+}
+
+static OrtStatus *relu_compute(void *k, OrtKernelContext *ctx) {
+	relu *r = k;
+	const OrtApi *api = r->api;
+	const OrtValue *yv, *gv;
+	int64_t ny, ng, shape[8];
+	size_t rank;
+	RETURN_IF(api->KernelContext_GetInput(ctx, 0, &yv));
+	RETURN_IF(api->KernelContext_GetInput(ctx, 1, &gv));
+	RETURN_IF(count(api, yv, &ny, shape, &rank));
+	RETURN_IF(count(api, gv, &ng, shape, &rank));
+	if (ny != ng) return status(api, ORT_INVALID_ARGUMENT, "ReluGrad %s: y has %lld elements, dy %lld", r->name, (long long)ny, (long long)ng);
+	OrtValue *dxv;
+	RETURN_IF(api->KernelContext_GetOutput(ctx, 0, shape, rank, &dxv));
+	if (ng == 0) return NULL;
+	void *yp, *gp, *dxp;
+	RETURN_IF(api->GetTensorMutableData((OrtValue *)yv, &yp));
+	RETURN_IF(api->GetTensorMutableData((OrtValue *)gv, &gp));
+	RETURN_IF(api->GetTensorMutableData(dxv, &dxp));
+	OrtStatus *err = NULL;
+	pthread_mutex_lock(&r->mu);
+	if (r->n != ng && (err = relu_build(r, ng)) != NULL) goto done;
+	DNNL_TRY(dn.dnnl_memory_set_data_handle(r->y, yp), "handle");
+	DNNL_TRY(dn.dnnl_memory_set_data_handle(r->dy, gp), "handle");
+	DNNL_TRY(dn.dnnl_memory_set_data_handle(r->dx, dxp), "handle");
+	dnnl_exec_arg_t args[] = {{DNNL_ARG_DST, r->y}, {DNNL_ARG_DIFF_DST, r->dy}, {DNNL_ARG_DIFF_SRC, r->dx}};
+	dn.omp_set_num_threads(r->threads);
+	DNNL_TRY(dn.dnnl_primitive_execute(r->prim, r->stream, 3, args), "execute");
+	DNNL_TRY(dn.dnnl_stream_wait(r->stream), "wait");
+done:
+	pthread_mutex_unlock(&r->mu);
+	return err;
+}
+
 // new_op returns the custom op of kind k on threads OpenMP threads,
 // allocated for the life of the process (sessions keep pointing at it).
 static OrtCustomOp *new_op(kind k, int threads) {
@@ -461,7 +598,7 @@ static OrtCustomOp *new_op(kind k, int threads) {
 	o->GetInputTypeCount = op_inputs;
 	o->GetOutputType = op_type;
 	o->GetOutputTypeCount = op_outputs;
-	o->KernelDestroy = conv_destroy;
+	o->KernelDestroy = k == RELU_GRAD ? relu_destroy : conv_destroy;
 	o->GetInputCharacteristic = op_required;
 	o->GetOutputCharacteristic = op_required;
 	o->GetInputMemoryType = op_memtype;
@@ -469,18 +606,19 @@ static OrtCustomOp *new_op(kind k, int threads) {
 	o->GetVariadicInputHomogeneity = op_zero;
 	o->GetVariadicOutputMinArity = op_one;
 	o->GetVariadicOutputHomogeneity = op_zero;
-	o->CreateKernelV2 = conv_create;
-	o->KernelComputeV2 = conv_compute;
+	o->CreateKernelV2 = k == RELU_GRAD ? relu_create : conv_create;
+	o->KernelComputeV2 = k == RELU_GRAD ? relu_compute : conv_compute;
 	o->GetStartVersion = op_one;
 	return o;
 }
 
 char *taet_dnnl_domain(const OrtApi *api, const char *domain, int threads, OrtCustomOpDomain **out) {
-	OrtCustomOp *wg = new_op(WEIGHT_GRAD, threads), *ig = new_op(INPUT_GRAD, threads);
-	if (wg == NULL || ig == NULL) return errorf("out of memory");
 	OrtStatus *s = api->CreateCustomOpDomain(domain, out);
-	if (s == NULL) s = api->CustomOpDomain_Add(*out, wg);
-	if (s == NULL) s = api->CustomOpDomain_Add(*out, ig);
+	for (kind k = WEIGHT_GRAD; s == NULL && k <= RELU_GRAD; k++) {
+		OrtCustomOp *op = new_op(k, threads);
+		if (op == NULL) return errorf("out of memory");
+		s = api->CustomOpDomain_Add(*out, op);
+	}
 	if (s != NULL) {
 		char *m = errorf("%s", api->GetErrorMessage(s));
 		api->ReleaseStatus(s);

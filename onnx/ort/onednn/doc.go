@@ -20,6 +20,11 @@
 // run. Shapes that do not fit the attributes are an error of the run,
 // naming the node.
 //
+//	ReluGrad(y, dy) → dx = dy·[y > 0]
+//
+// is the gradient of y = Relu(x) from its output: oneDNN's backward ReLU, one
+// pass over the tensors seen as flat arrays, any shape.
+//
 // # Library
 //
 // libdnnl.so.2 (or the file $TAET_ONEDNN_LIB names) is opened at run time

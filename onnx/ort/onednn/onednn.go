@@ -23,6 +23,7 @@ const Domain = "ai.taet.onednn"
 const (
 	OpConvWeightGrad = "ConvWeightGrad"
 	OpConvInputGrad  = "ConvInputGrad"
+	OpReluGrad       = "ReluGrad"
 )
 
 // LibraryEnv names the environment variable that overrides the library
