@@ -124,19 +124,27 @@ static void arg_release(arg *a) {
 	a->reorder = NULL, a->inner = a->user = NULL;
 }
 
+// kernel is what every kernel holds: the API, its OpenMP thread count, its
+// op and node names (for errors), a lock over its cached primitives and a
+// oneDNN stream.
+typedef struct {
+	const OrtApi *api;
+	int threads;
+	const char *op;
+	char name[256];
+	pthread_mutex_t mu;
+	dnnl_stream_t stream;
+} kernel;
+
 // conv is one node's kernel: its attributes and the primitive built for
 // the last shapes.
 typedef struct {
-	const OrtApi *api;
+	kernel base;
 	kind kind;
-	int threads;
-	char name[256];
 	int64_t strides[2], pads[4], dilations[2], kernel[2], group, input_shape[4];
-	pthread_mutex_t mu;
 	int64_t x[4], dy[4]; // the shapes prim was built for; x[0] == 0: none yet
 	dnnl_primitive_t prim;
-	dnnl_stream_t stream;
-	arg src, dst, wei; // x or dx, dy, w or dw
+	arg src, dst, wei;  // x or dx, dy, w or dw
 	OrtMemoryInfo *cpu; // where the inner layouts' memory comes from
 } conv;
 
@@ -172,16 +180,50 @@ static OrtStatus *status(const OrtApi *api, OrtErrorCode code, const char *forma
 		if (st_ != NULL) return st_;           \
 	} while (0)
 
+// kernel_init fills k for a node of op.
+static OrtStatus *kernel_init(kernel *k, const OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info) {
+	k->api = api;
+	k->threads = ((const taet_op *)op)->threads;
+	k->op = kind_name[((const taet_op *)op)->kind];
+	pthread_mutex_init(&k->mu, NULL);
+	size_t n = sizeof k->name;
+	OrtStatus *s = api->KernelInfo_GetNodeName(info, k->name, &n);
+	if (s != NULL) api->ReleaseStatus(s), strcpy(k->name, "?");
+	dnnl_status_t ds = dn.dnnl_stream_create(&k->stream, dn.engine, dnnl_stream_default_flags);
+	if (ds != dnnl_success) {
+		k->stream = NULL;
+		return status(api, ORT_RUNTIME_EXCEPTION, "%s %s: oneDNN stream: status %d", k->op, k->name, (int)ds);
+	}
+	return NULL;
+}
+
+// kernel_free releases what kernel_init made.
+static void kernel_free(kernel *k) {
+	if (k->stream) dn.dnnl_stream_destroy(k->stream);
+	pthread_mutex_destroy(&k->mu);
+}
+
+// DNNL_TRY runs a oneDNN call of kernel k; on failure it sets err and goes
+// to done.
+#define DNNL_TRY(k, call, what)                                                                                \
+	do {                                                                                                       \
+		dnnl_status_t ds_ = (call);                                                                            \
+		if (ds_ != dnnl_success) {                                                                             \
+			err = status((k)->api, ORT_RUNTIME_EXCEPTION, "%s %s: oneDNN %s: status %d", (k)->op, (k)->name, what, (int)ds_); \
+			goto done;                                                                                         \
+		}                                                                                                      \
+	} while (0)
+
 // ints reads the int64 array attribute name of exactly n values into out.
 static OrtStatus *ints(conv *c, const OrtKernelInfo *info, const char *name, int64_t *out, size_t n) {
-	const OrtApi *api = c->api;
+	const OrtApi *api = c->base.api;
 	size_t got = n;
 	OrtStatus *s = api->KernelInfoGetAttributeArray_int64(info, name, out, &got);
 	if (s != NULL) {
 		api->ReleaseStatus(s);
-		return status(api, ORT_INVALID_GRAPH, "%s %s: attribute %s: want %zu integers", kind_name[c->kind], c->name, name, n);
+		return status(api, ORT_INVALID_GRAPH, "%s %s: attribute %s: want %zu integers", c->base.op, c->base.name, name, n);
 	}
-	if (got != n) return status(api, ORT_INVALID_GRAPH, "%s %s: attribute %s has %zu values, want %zu", kind_name[c->kind], c->name, name, got, n);
+	if (got != n) return status(api, ORT_INVALID_GRAPH, "%s %s: attribute %s has %zu values, want %zu", c->base.op, c->base.name, name, got, n);
 	return NULL;
 }
 
@@ -196,23 +238,18 @@ static void conv_destroy(void *k) {
 	conv *c = k;
 	if (c == NULL) return;
 	conv_release(c);
-	if (c->stream) dn.dnnl_stream_destroy(c->stream);
-	if (c->cpu) c->api->ReleaseMemoryInfo(c->cpu);
-	pthread_mutex_destroy(&c->mu);
+	if (c->cpu) c->base.api->ReleaseMemoryInfo(c->cpu);
+	kernel_free(&c->base);
 	free(c);
 }
 
 static OrtStatus *conv_create(const OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info, void **out) {
 	conv *c = calloc(1, sizeof *c);
 	if (c == NULL) return api->CreateStatus(ORT_FAIL, "convolution gradient: out of memory");
-	c->api = api;
 	c->kind = ((const taet_op *)op)->kind;
-	c->threads = ((const taet_op *)op)->threads;
-	pthread_mutex_init(&c->mu, NULL);
-	size_t n = sizeof c->name;
-	OrtStatus *s = api->KernelInfo_GetNodeName(info, c->name, &n);
-	if (s != NULL) api->ReleaseStatus(s), strcpy(c->name, "?");
-	if ((s = ints(c, info, "strides", c->strides, 2)) != NULL ||
+	OrtStatus *s;
+	if ((s = kernel_init(&c->base, op, api, info)) != NULL ||
+	    (s = ints(c, info, "strides", c->strides, 2)) != NULL ||
 	    (s = ints(c, info, "pads", c->pads, 4)) != NULL ||
 	    (s = ints(c, info, "dilations", c->dilations, 2)) != NULL ||
 	    (s = ints(c, info, "kernel_shape", c->kernel, 2)) != NULL ||
@@ -225,12 +262,7 @@ static OrtStatus *conv_create(const OrtCustomOp *op, const OrtApi *api, const Or
 	if (c->group < 1 || c->strides[0] < 1 || c->strides[1] < 1 || c->dilations[0] < 1 || c->dilations[1] < 1 ||
 	    c->kernel[0] < 1 || c->kernel[1] < 1) {
 		conv_destroy(c);
-		return status(api, ORT_INVALID_GRAPH, "%s %s: group, strides, dilations and kernel_shape must be ≥ 1", kind_name[c->kind], c->name);
-	}
-	dnnl_status_t ds = dn.dnnl_stream_create(&c->stream, dn.engine, dnnl_stream_default_flags);
-	if (ds != dnnl_success) {
-		conv_destroy(c);
-		return status(api, ORT_RUNTIME_EXCEPTION, "%s %s: oneDNN stream: status %d", kind_name[c->kind], c->name, (int)ds);
+		return status(api, ORT_INVALID_GRAPH, "%s %s: group, strides, dilations and kernel_shape must be ≥ 1", c->base.op, c->base.name);
 	}
 	*out = c;
 	return NULL;
@@ -238,26 +270,17 @@ static OrtStatus *conv_create(const OrtCustomOp *op, const OrtApi *api, const Or
 
 // shape4 reads the 4-D shape of v into d.
 static OrtStatus *shape4(conv *c, const OrtValue *v, const char *what, int64_t d[4]) {
-	const OrtApi *api = c->api;
+	const OrtApi *api = c->base.api;
 	OrtTensorTypeAndShapeInfo *info;
 	RETURN_IF(api->GetTensorTypeAndShape(v, &info));
 	size_t n = 0;
 	OrtStatus *s = api->GetDimensionsCount(info, &n);
-	if (s == NULL && n != 4) s = status(api, ORT_INVALID_ARGUMENT, "%s %s: %s has rank %zu, want 4", kind_name[c->kind], c->name, what, n);
+	if (s == NULL && n != 4) s = status(api, ORT_INVALID_ARGUMENT, "%s %s: %s has rank %zu, want 4", c->base.op, c->base.name, what, n);
 	if (s == NULL) s = api->GetDimensions(info, d, 4);
 	api->ReleaseTensorTypeAndShapeInfo(info);
 	return s;
 }
 
-#define DNNL_TRY(call, what)                                                                          \
-	do {                                                                                              \
-		dnnl_status_t ds_ = (call);                                                                   \
-		if (ds_ != dnnl_success) {                                                                    \
-			err = status(c->api, ORT_RUNTIME_EXCEPTION, "%s %s: oneDNN %s: status %d", kind_name[c->kind], \
-			              c->name, what, (int)ds_);                                                   \
-			goto done;                                                                                \
-		}                                                                                             \
-	} while (0)
 
 // arg_init makes a's memories: user over plain, and where the primitive's
 // layout want differs, inner and the reorder (to inner when input).
@@ -295,36 +318,36 @@ static OrtStatus *conv_build(conv *c, const int64_t x[4], const int64_t dy[4]) {
 	dnnl_memory_desc_t src_md, dst_md, w_md, src_any, dst_any, w_any;
 	dnnl_convolution_desc_t fd, bd;
 	conv_release(c);
-	DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&src_md, 4, xd, dnnl_f32, dnnl_nchw), "input layout");
-	DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&dst_md, 4, yd, dnnl_f32, dnnl_nchw), "gradient layout");
+	DNNL_TRY(&c->base, dn.dnnl_memory_desc_init_by_tag(&src_md, 4, xd, dnnl_f32, dnnl_nchw), "input layout");
+	DNNL_TRY(&c->base, dn.dnnl_memory_desc_init_by_tag(&dst_md, 4, yd, dnnl_f32, dnnl_nchw), "gradient layout");
 	if (g == 1) {
-		DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&w_md, 4, wd, dnnl_f32, dnnl_oihw), "weight layout");
+		DNNL_TRY(&c->base, dn.dnnl_memory_desc_init_by_tag(&w_md, 4, wd, dnnl_f32, dnnl_oihw), "weight layout");
 	} else {
-		DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&w_md, 5, gwd, dnnl_f32, dnnl_goihw), "weight layout");
+		DNNL_TRY(&c->base, dn.dnnl_memory_desc_init_by_tag(&w_md, 5, gwd, dnnl_f32, dnnl_goihw), "weight layout");
 	}
-	DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&src_any, 4, xd, dnnl_f32, dnnl_format_tag_any), "input layout");
-	DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&dst_any, 4, yd, dnnl_f32, dnnl_format_tag_any), "gradient layout");
-	DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&w_any, g == 1 ? 4 : 5, g == 1 ? wd : gwd, dnnl_f32, dnnl_format_tag_any), "weight layout");
-	DNNL_TRY(dn.dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
+	DNNL_TRY(&c->base, dn.dnnl_memory_desc_init_by_tag(&src_any, 4, xd, dnnl_f32, dnnl_format_tag_any), "input layout");
+	DNNL_TRY(&c->base, dn.dnnl_memory_desc_init_by_tag(&dst_any, 4, yd, dnnl_f32, dnnl_format_tag_any), "gradient layout");
+	DNNL_TRY(&c->base, dn.dnnl_memory_desc_init_by_tag(&w_any, g == 1 ? 4 : 5, g == 1 ? wd : gwd, dnnl_f32, dnnl_format_tag_any), "weight layout");
+	DNNL_TRY(&c->base, dn.dnnl_dilated_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct,
 	                                                       &src_any, &w_any, NULL, &dst_any, strides, dil, pl, pr),
 	         "forward descriptor");
-	DNNL_TRY(dn.dnnl_primitive_desc_create(&fwd, &fd, NULL, dn.engine, NULL), "forward primitive descriptor");
+	DNNL_TRY(&c->base, dn.dnnl_primitive_desc_create(&fwd, &fd, NULL, dn.engine, NULL), "forward primitive descriptor");
 	if (c->kind == WEIGHT_GRAD) {
-		DNNL_TRY(dn.dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &src_any, &w_any,
+		DNNL_TRY(&c->base, dn.dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &src_any, &w_any,
 		                                                                NULL, &dst_any, strides, dil, pl, pr),
 		         "backward-weights descriptor");
 	} else {
-		DNNL_TRY(dn.dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &src_any, &w_any,
+		DNNL_TRY(&c->base, dn.dnnl_dilated_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &src_any, &w_any,
 		                                                             &dst_any, strides, dil, pl, pr),
 		         "backward-data descriptor");
 	}
-	DNNL_TRY(dn.dnnl_primitive_desc_create(&bwd, &bd, NULL, dn.engine, fwd), "backward primitive descriptor");
-	DNNL_TRY(dn.dnnl_primitive_create(&c->prim, bwd), "backward primitive");
+	DNNL_TRY(&c->base, dn.dnnl_primitive_desc_create(&bwd, &bd, NULL, dn.engine, fwd), "backward primitive descriptor");
+	DNNL_TRY(&c->base, dn.dnnl_primitive_create(&c->prim, bwd), "backward primitive");
 	int wgrad = c->kind == WEIGHT_GRAD;
-	DNNL_TRY(arg_init(&c->src, &src_md, dn.dnnl_primitive_desc_query_md(bwd, wgrad ? dnnl_query_src_md : dnnl_query_diff_src_md, 0), wgrad),
+	DNNL_TRY(&c->base, arg_init(&c->src, &src_md, dn.dnnl_primitive_desc_query_md(bwd, wgrad ? dnnl_query_src_md : dnnl_query_diff_src_md, 0), wgrad),
 	         "input memory");
-	DNNL_TRY(arg_init(&c->dst, &dst_md, dn.dnnl_primitive_desc_query_md(bwd, dnnl_query_diff_dst_md, 0), 1), "gradient memory");
-	DNNL_TRY(arg_init(&c->wei, &w_md, dn.dnnl_primitive_desc_query_md(bwd, wgrad ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0), !wgrad),
+	DNNL_TRY(&c->base, arg_init(&c->dst, &dst_md, dn.dnnl_primitive_desc_query_md(bwd, dnnl_query_diff_dst_md, 0), 1), "gradient memory");
+	DNNL_TRY(&c->base, arg_init(&c->wei, &w_md, dn.dnnl_primitive_desc_query_md(bwd, wgrad ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0), !wgrad),
 	         "weight memory");
 	memcpy(c->x, x, sizeof c->x);
 	memcpy(c->dy, dy, sizeof c->dy);
@@ -339,7 +362,7 @@ done:
 static dnnl_status_t reorder(conv *c, arg *a) {
 	if (a->reorder == NULL) return dnnl_success;
 	dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, a->input ? a->user : a->inner}, {DNNL_ARG_TO, a->input ? a->inner : a->user}};
-	return dn.dnnl_primitive_execute(a->reorder, c->stream, 2, args);
+	return dn.dnnl_primitive_execute(a->reorder, c->base.stream, 2, args);
 }
 
 // mem returns the memory the primitive reads or writes for a.
@@ -349,8 +372,8 @@ static dnnl_memory_t mem(arg *a) { return a->inner ? a->inner : a->user; }
 // dy [N, M, OH, OW], or ConvInputGrad's dx [input_shape] from dy and w.
 static OrtStatus *conv_compute(void *k, OrtKernelContext *ctx) {
 	conv *c = k;
-	const OrtApi *api = c->api;
-	const char *op = kind_name[c->kind];
+	const OrtApi *api = c->base.api;
+	const char *op = c->base.op;
 	const OrtValue *in0, *in1;
 	int64_t x[4], dy[4], w[4];
 	RETURN_IF(api->KernelContext_GetInput(ctx, 0, &in0));
@@ -364,14 +387,14 @@ static OrtStatus *conv_compute(void *k, OrtKernelContext *ctx) {
 		memcpy(x, c->input_shape, sizeof x);
 		if (w[0] != dy[1] || w[1] * c->group != x[1] || w[2] != c->kernel[0] || w[3] != c->kernel[1]) {
 			return status(api, ORT_INVALID_ARGUMENT, "%s %s: w [%lld %lld %lld %lld] does not fit dy's %lld channels, input_shape's %lld, group %lld and kernel_shape",
-			              op, c->name, (long long)w[0], (long long)w[1], (long long)w[2], (long long)w[3],
+			              op, c->base.name, (long long)w[0], (long long)w[1], (long long)w[2], (long long)w[3],
 			              (long long)dy[1], (long long)x[1], (long long)c->group);
 		}
 	}
 	int64_t g = c->group;
 	if (x[0] != dy[0] || x[1] % g != 0 || dy[1] % g != 0) {
 		return status(api, ORT_INVALID_ARGUMENT, "%s %s: x [%lld %lld %lld %lld] and dy [%lld %lld %lld %lld] do not fit group %lld",
-		              op, c->name, (long long)x[0], (long long)x[1], (long long)x[2], (long long)x[3],
+		              op, c->base.name, (long long)x[0], (long long)x[1], (long long)x[2], (long long)x[3],
 		              (long long)dy[0], (long long)dy[1], (long long)dy[2], (long long)dy[3], (long long)g);
 	}
 	for (int a = 0; a < 2; a++) {
@@ -379,7 +402,7 @@ static OrtStatus *conv_compute(void *k, OrtKernelContext *ctx) {
 		int64_t o = (x[2 + a] + c->pads[a] + c->pads[2 + a] - span) / c->strides[a] + 1;
 		if (o != dy[2 + a]) {
 			return status(api, ORT_INVALID_ARGUMENT, "%s %s: dy has %lld along axis %d, the convolution of x gives %lld",
-			              op, c->name, (long long)dy[2 + a], 2 + a, (long long)o);
+			              op, c->base.name, (long long)dy[2 + a], 2 + a, (long long)o);
 		}
 	}
 	OrtValue *outv;
@@ -397,28 +420,28 @@ static OrtStatus *conv_compute(void *k, OrtKernelContext *ctx) {
 	OrtStatus *err = NULL;
 	OrtAllocator *alloc = NULL;
 	arg *all[] = {&c->src, &c->dst, &c->wei};
-	pthread_mutex_lock(&c->mu);
+	pthread_mutex_lock(&c->base.mu);
 	if (c->x[0] == 0 || memcmp(c->x, x, sizeof c->x) != 0 || memcmp(c->dy, dy, sizeof c->dy) != 0) {
 		if ((err = conv_build(c, x, dy)) != NULL) goto done;
 	}
 	if (c->kind == WEIGHT_GRAD) {
-		DNNL_TRY(dn.dnnl_memory_set_data_handle(c->src.user, p0), "input handle");
-		DNNL_TRY(dn.dnnl_memory_set_data_handle(c->dst.user, p1), "gradient handle");
-		DNNL_TRY(dn.dnnl_memory_set_data_handle(c->wei.user, po), "weight gradient handle");
+		DNNL_TRY(&c->base, dn.dnnl_memory_set_data_handle(c->src.user, p0), "input handle");
+		DNNL_TRY(&c->base, dn.dnnl_memory_set_data_handle(c->dst.user, p1), "gradient handle");
+		DNNL_TRY(&c->base, dn.dnnl_memory_set_data_handle(c->wei.user, po), "weight gradient handle");
 	} else {
-		DNNL_TRY(dn.dnnl_memory_set_data_handle(c->dst.user, p0), "gradient handle");
-		DNNL_TRY(dn.dnnl_memory_set_data_handle(c->wei.user, p1), "weight handle");
-		DNNL_TRY(dn.dnnl_memory_set_data_handle(c->src.user, po), "input gradient handle");
+		DNNL_TRY(&c->base, dn.dnnl_memory_set_data_handle(c->dst.user, p0), "gradient handle");
+		DNNL_TRY(&c->base, dn.dnnl_memory_set_data_handle(c->wei.user, p1), "weight handle");
+		DNNL_TRY(&c->base, dn.dnnl_memory_set_data_handle(c->src.user, po), "input gradient handle");
 	}
 	for (int i = 0; i < 3; i++) {
 		arg *a = all[i];
 		if (a->inner == NULL) continue;
 		if (alloc == NULL && (err = api->KernelContext_GetAllocator(ctx, c->cpu, &alloc)) != NULL) goto done;
 		if ((a->buf = alloc->Alloc(alloc, a->bytes)) == NULL) {
-			err = status(api, ORT_FAIL, "%s %s: out of memory (%zu bytes)", op, c->name, a->bytes);
+			err = status(api, ORT_FAIL, "%s %s: out of memory (%zu bytes)", op, c->base.name, a->bytes);
 			goto done;
 		}
-		DNNL_TRY(dn.dnnl_memory_set_data_handle(a->inner, a->buf), "reordered handle");
+		DNNL_TRY(&c->base, dn.dnnl_memory_set_data_handle(a->inner, a->buf), "reordered handle");
 	}
 	dnnl_exec_arg_t wargs[] = {
 		{DNNL_ARG_SRC, mem(&c->src)}, {DNNL_ARG_DIFF_DST, mem(&c->dst)}, {DNNL_ARG_DIFF_WEIGHTS, mem(&c->wei)},
@@ -428,15 +451,15 @@ static OrtStatus *conv_compute(void *k, OrtKernelContext *ctx) {
 	};
 	// The OpenMP thread count is per calling thread, and ORT may call from
 	// any: set it every time (it costs nothing).
-	dn.omp_set_num_threads(c->threads);
+	dn.omp_set_num_threads(c->base.threads);
 	for (int i = 0; i < 3; i++) {
-		if (all[i]->input) DNNL_TRY(reorder(c, all[i]), "reorder an input");
+		if (all[i]->input) DNNL_TRY(&c->base, reorder(c, all[i]), "reorder an input");
 	}
-	DNNL_TRY(dn.dnnl_primitive_execute(c->prim, c->stream, 3, c->kind == WEIGHT_GRAD ? wargs : dargs), "execute");
+	DNNL_TRY(&c->base, dn.dnnl_primitive_execute(c->prim, c->base.stream, 3, c->kind == WEIGHT_GRAD ? wargs : dargs), "execute");
 	for (int i = 0; i < 3; i++) {
-		if (!all[i]->input) DNNL_TRY(reorder(c, all[i]), "reorder the output");
+		if (!all[i]->input) DNNL_TRY(&c->base, reorder(c, all[i]), "reorder the output");
 	}
-	DNNL_TRY(dn.dnnl_stream_wait(c->stream), "wait");
+	DNNL_TRY(&c->base, dn.dnnl_stream_wait(c->base.stream), "wait");
 done:
 	for (int i = 0; i < 3; i++) {
 		arg *a = all[i];
@@ -444,7 +467,7 @@ done:
 		a->buf = NULL;
 	}
 	if (alloc != NULL) api->ReleaseAllocator(alloc);
-	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_unlock(&c->base.mu);
 	return err;
 }
 
@@ -457,13 +480,9 @@ done:
 
 // relu is one ReluGrad node's kernel and the primitive for the last size.
 typedef struct {
-	const OrtApi *api;
-	int threads;
-	char name[256];
-	pthread_mutex_t mu;
+	kernel base;
 	int64_t n; // the element count prim was built for; 0: none yet
 	dnnl_primitive_t prim;
-	dnnl_stream_t stream;
 	dnnl_memory_t y, dy, dx;
 } relu;
 
@@ -479,24 +498,17 @@ static void relu_destroy(void *k) {
 	relu *r = k;
 	if (r == NULL) return;
 	relu_release(r);
-	if (r->stream) dn.dnnl_stream_destroy(r->stream);
-	pthread_mutex_destroy(&r->mu);
+	kernel_free(&r->base);
 	free(r);
 }
 
 static OrtStatus *relu_create(const OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info, void **out) {
 	relu *r = calloc(1, sizeof *r);
 	if (r == NULL) return api->CreateStatus(ORT_FAIL, "ReluGrad: out of memory");
-	r->api = api;
-	r->threads = ((const taet_op *)op)->threads;
-	pthread_mutex_init(&r->mu, NULL);
-	size_t n = sizeof r->name;
-	OrtStatus *s = api->KernelInfo_GetNodeName(info, r->name, &n);
-	if (s != NULL) api->ReleaseStatus(s), strcpy(r->name, "?");
-	dnnl_status_t ds = dn.dnnl_stream_create(&r->stream, dn.engine, dnnl_stream_default_flags);
-	if (ds != dnnl_success) {
+	OrtStatus *s = kernel_init(&r->base, op, api, info);
+	if (s != NULL) {
 		relu_destroy(r);
-		return status(api, ORT_RUNTIME_EXCEPTION, "ReluGrad %s: oneDNN stream: status %d", r->name, (int)ds);
+		return s;
 	}
 	*out = r;
 	return NULL;
@@ -516,15 +528,6 @@ static OrtStatus *count(const OrtApi *api, const OrtValue *v, int64_t *n, int64_
 	return s;
 }
 
-#undef DNNL_TRY
-#define DNNL_TRY(call, what)                                                                                 \
-	do {                                                                                                     \
-		dnnl_status_t ds_ = (call);                                                                          \
-		if (ds_ != dnnl_success) {                                                                           \
-			err = status(r->api, ORT_RUNTIME_EXCEPTION, "ReluGrad %s: oneDNN %s: status %d", r->name, what, (int)ds_); \
-			goto done;                                                                                       \
-		}                                                                                                    \
-	} while (0)
 
 static OrtStatus *relu_build(relu *r, int64_t n) {
 	OrtStatus *err = NULL;
@@ -533,15 +536,15 @@ static OrtStatus *relu_build(relu *r, int64_t n) {
 	dnnl_memory_desc_t md;
 	dnnl_eltwise_desc_t fd, bd;
 	relu_release(r);
-	DNNL_TRY(dn.dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_f32, dnnl_a), "layout");
-	DNNL_TRY(dn.dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, dnnl_eltwise_relu_use_dst_for_bwd, &md, 0, 0), "forward descriptor");
-	DNNL_TRY(dn.dnnl_primitive_desc_create(&fwd, &fd, NULL, dn.engine, NULL), "forward primitive descriptor");
-	DNNL_TRY(dn.dnnl_eltwise_backward_desc_init(&bd, dnnl_eltwise_relu_use_dst_for_bwd, &md, &md, 0, 0), "backward descriptor");
-	DNNL_TRY(dn.dnnl_primitive_desc_create(&bwd, &bd, NULL, dn.engine, fwd), "backward primitive descriptor");
-	DNNL_TRY(dn.dnnl_primitive_create(&r->prim, bwd), "backward primitive");
-	DNNL_TRY(dn.dnnl_memory_create(&r->y, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
-	DNNL_TRY(dn.dnnl_memory_create(&r->dy, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
-	DNNL_TRY(dn.dnnl_memory_create(&r->dx, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
+	DNNL_TRY(&r->base, dn.dnnl_memory_desc_init_by_tag(&md, 1, d, dnnl_f32, dnnl_a), "layout");
+	DNNL_TRY(&r->base, dn.dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, dnnl_eltwise_relu_use_dst_for_bwd, &md, 0, 0), "forward descriptor");
+	DNNL_TRY(&r->base, dn.dnnl_primitive_desc_create(&fwd, &fd, NULL, dn.engine, NULL), "forward primitive descriptor");
+	DNNL_TRY(&r->base, dn.dnnl_eltwise_backward_desc_init(&bd, dnnl_eltwise_relu_use_dst_for_bwd, &md, &md, 0, 0), "backward descriptor");
+	DNNL_TRY(&r->base, dn.dnnl_primitive_desc_create(&bwd, &bd, NULL, dn.engine, fwd), "backward primitive descriptor");
+	DNNL_TRY(&r->base, dn.dnnl_primitive_create(&r->prim, bwd), "backward primitive");
+	DNNL_TRY(&r->base, dn.dnnl_memory_create(&r->y, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
+	DNNL_TRY(&r->base, dn.dnnl_memory_create(&r->dy, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
+	DNNL_TRY(&r->base, dn.dnnl_memory_create(&r->dx, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
 	r->n = n;
 done:
 	if (bwd) dn.dnnl_primitive_desc_destroy(bwd);
@@ -552,7 +555,7 @@ done:
 
 static OrtStatus *relu_compute(void *k, OrtKernelContext *ctx) {
 	relu *r = k;
-	const OrtApi *api = r->api;
+	const OrtApi *api = r->base.api;
 	const OrtValue *yv, *gv;
 	int64_t ny, ng, shape[8];
 	size_t rank;
@@ -560,7 +563,7 @@ static OrtStatus *relu_compute(void *k, OrtKernelContext *ctx) {
 	RETURN_IF(api->KernelContext_GetInput(ctx, 1, &gv));
 	RETURN_IF(count(api, yv, &ny, shape, &rank));
 	RETURN_IF(count(api, gv, &ng, shape, &rank));
-	if (ny != ng) return status(api, ORT_INVALID_ARGUMENT, "ReluGrad %s: y has %lld elements, dy %lld", r->name, (long long)ny, (long long)ng);
+	if (ny != ng) return status(api, ORT_INVALID_ARGUMENT, "ReluGrad %s: y has %lld elements, dy %lld", r->base.name, (long long)ny, (long long)ng);
 	OrtValue *dxv;
 	RETURN_IF(api->KernelContext_GetOutput(ctx, 0, shape, rank, &dxv));
 	if (ng == 0) return NULL;
@@ -569,17 +572,17 @@ static OrtStatus *relu_compute(void *k, OrtKernelContext *ctx) {
 	RETURN_IF(api->GetTensorMutableData((OrtValue *)gv, &gp));
 	RETURN_IF(api->GetTensorMutableData(dxv, &dxp));
 	OrtStatus *err = NULL;
-	pthread_mutex_lock(&r->mu);
+	pthread_mutex_lock(&r->base.mu);
 	if (r->n != ng && (err = relu_build(r, ng)) != NULL) goto done;
-	DNNL_TRY(dn.dnnl_memory_set_data_handle(r->y, yp), "handle");
-	DNNL_TRY(dn.dnnl_memory_set_data_handle(r->dy, gp), "handle");
-	DNNL_TRY(dn.dnnl_memory_set_data_handle(r->dx, dxp), "handle");
+	DNNL_TRY(&r->base, dn.dnnl_memory_set_data_handle(r->y, yp), "handle");
+	DNNL_TRY(&r->base, dn.dnnl_memory_set_data_handle(r->dy, gp), "handle");
+	DNNL_TRY(&r->base, dn.dnnl_memory_set_data_handle(r->dx, dxp), "handle");
 	dnnl_exec_arg_t args[] = {{DNNL_ARG_DST, r->y}, {DNNL_ARG_DIFF_DST, r->dy}, {DNNL_ARG_DIFF_SRC, r->dx}};
-	dn.omp_set_num_threads(r->threads);
-	DNNL_TRY(dn.dnnl_primitive_execute(r->prim, r->stream, 3, args), "execute");
-	DNNL_TRY(dn.dnnl_stream_wait(r->stream), "wait");
+	dn.omp_set_num_threads(r->base.threads);
+	DNNL_TRY(&r->base, dn.dnnl_primitive_execute(r->prim, r->base.stream, 3, args), "execute");
+	DNNL_TRY(&r->base, dn.dnnl_stream_wait(r->base.stream), "wait");
 done:
-	pthread_mutex_unlock(&r->mu);
+	pthread_mutex_unlock(&r->base.mu);
 	return err;
 }
 
