@@ -421,6 +421,10 @@ static OrtStatus *conv_compute(void *k, OrtKernelContext *ctx) {
 	OrtAllocator *alloc = NULL;
 	arg *all[] = {&c->src, &c->dst, &c->wei};
 	pthread_mutex_lock(&c->base.mu);
+	// The OpenMP thread count is per calling thread, and ORT may call from
+	// any: set it every time, before a primitive is built (oneDNN plans its
+	// work, and so the order of its sums, for the threads it sees then).
+	dn.omp_set_num_threads(c->base.threads);
 	if (c->x[0] == 0 || memcmp(c->x, x, sizeof c->x) != 0 || memcmp(c->dy, dy, sizeof c->dy) != 0) {
 		if ((err = conv_build(c, x, dy)) != NULL) goto done;
 	}
@@ -449,9 +453,6 @@ static OrtStatus *conv_compute(void *k, OrtKernelContext *ctx) {
 	dnnl_exec_arg_t dargs[] = {
 		{DNNL_ARG_DIFF_SRC, mem(&c->src)}, {DNNL_ARG_DIFF_DST, mem(&c->dst)}, {DNNL_ARG_WEIGHTS, mem(&c->wei)},
 	};
-	// The OpenMP thread count is per calling thread, and ORT may call from
-	// any: set it every time (it costs nothing).
-	dn.omp_set_num_threads(c->base.threads);
 	for (int i = 0; i < 3; i++) {
 		if (all[i]->input) DNNL_TRY(&c->base, reorder(c, all[i]), "reorder an input");
 	}
@@ -573,12 +574,12 @@ static OrtStatus *relu_compute(void *k, OrtKernelContext *ctx) {
 	RETURN_IF(api->GetTensorMutableData(dxv, &dxp));
 	OrtStatus *err = NULL;
 	pthread_mutex_lock(&r->base.mu);
+	dn.omp_set_num_threads(r->base.threads); // before building, as in conv_compute
 	if (r->n != ng && (err = relu_build(r, ng)) != NULL) goto done;
 	DNNL_TRY(&r->base, dn.dnnl_memory_set_data_handle(r->y, yp), "handle");
 	DNNL_TRY(&r->base, dn.dnnl_memory_set_data_handle(r->dy, gp), "handle");
 	DNNL_TRY(&r->base, dn.dnnl_memory_set_data_handle(r->dx, dxp), "handle");
 	dnnl_exec_arg_t args[] = {{DNNL_ARG_DST, r->y}, {DNNL_ARG_DIFF_DST, r->dy}, {DNNL_ARG_DIFF_SRC, r->dx}};
-	dn.omp_set_num_threads(r->base.threads);
 	DNNL_TRY(&r->base, dn.dnnl_primitive_execute(r->prim, r->base.stream, 3, args), "execute");
 	DNNL_TRY(&r->base, dn.dnnl_stream_wait(r->base.stream), "wait");
 done:
