@@ -54,8 +54,9 @@ const (
 	Blocked
 	// Standard runs the graph as written.
 	Standard
-	// OneDNN is Blocked, with the convolutions' weight gradients computed by
-	// oneDNN (package onednn), where libdnnl.so.2 loads.
+	// OneDNN is Blocked, with the convolutions' weight and input gradients
+	// and the ReLU gradients computed by oneDNN (package onednn), where
+	// libdnnl.so.2 loads.
 	OneDNN
 )
 
