@@ -15,6 +15,11 @@
 // AVX2; BlockSize asks the runtime). Wb is W in the runtime's OIHWBiBo filter
 // layout. A value that several lowered convolutions read is reordered once,
 // and a lowered convolution that reads another's output takes it blocked.
+//
+// With the onednn kernels (ort.OneDNN), the gradients the rules record
+// (graphs.Model.ConvGrads, ReluGrads) are first handed to oneDNN's backward
+// primitives, custom ops of the domain ai.taet.onednn (ConvGrads,
+// ReluGrads), and the standard subgraphs they replace are dropped.
 package lower
 
 import (
