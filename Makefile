@@ -3,9 +3,11 @@
 #   make test         run the test suite
 SHELL := /bin/bash
 GO ?= go
-# Debian packages the main job needs: the Fashion-MNIST data set; npm and openssl
-# only where the commands are missing (a machine may have Node.js from elsewhere).
-DEB_PACKAGES := dataset-fashion-mnist
+# Debian packages the main job needs: the Fashion-MNIST data set and oneDNN's
+# library (the CPU kernels, loaded at run time: taet builds and runs without it);
+# npm and openssl only where the commands are missing (a machine may have Node.js
+# from elsewhere).
+DEB_PACKAGES := dataset-fashion-mnist libdnnl2
 # What the tests add: the ONNX checker, PyTorch (the tests compare training with
 # it, docs/fidelity.md), chromium (the test that opens taetctl report's HTML
 # page), Slurm and munge (the sweep's one-node cluster test).

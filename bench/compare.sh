@@ -9,7 +9,10 @@
 # peak RSS of the clean step on both sides (/usr/bin/time). Writes
 # bench/out/compare.json:
 #   {"rows": [{"name": "clean"|"taet"|"pgd20"|"eval", "taet": img_s, "torch": img_s, "ratio": r, ...}],
-#    "rss": {"taet": bytes, "torch": bytes}}
+#    "rss": {"taet": bytes, "torch": bytes},
+#    "taet_cpu_kernels": "onednn"|"blocked", "onednn_version": "2.6.3"|""}
+# taet runs with its default CPU kernels (onednn where libdnnl.so.2 loads,
+# else blocked; taetctl version says which).
 #
 # Usage: bench/compare.sh [--quick] [--rounds R] [--steps S] [--threads T]
 #   --quick    one round of one timed step: a smoke run (minutes, not a measurement)
@@ -49,7 +52,11 @@ raw=$out/raw.jsonl
 tuned='glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184'
 echo "building the benchmark binary" >&2
 go test -c -o "$out/train.test" ./train
+go build -o "$out/taetctl" ./cmd/taetctl
 export TAET_ORT_LIB=${TAET_ORT_LIB:-$PWD/third_party/onnxruntime/libonnxruntime.so.1}
+# The CPU kernels the benchmarks' sessions use (their default) and oneDNN's version.
+read -r kernels onednn < <("$out/taetctl" --json version | $py -c 'import json, sys; r = json.load(sys.stdin); print(r["cpu_kernels"], r.get("onednn_version", "-"))')
+echo "taet CPU kernels: $kernels (oneDNN $onednn)" >&2
 
 # taet_round ROUND: taet's four rows as JSON lines.
 taet_round() {
@@ -93,10 +100,11 @@ rss_taet=$(cd train && rss "$out/train.test" -test.run '^$' -test.bench 'Benchma
 rss_stock=$(rss $py bench/torch/bench.py --threads "$threads" --repeats "$steps" --which clean)
 rss_tuned=$(GLIBC_TUNABLES=$tuned rss $py bench/torch/bench.py --threads "$threads" --repeats "$steps" --which clean)
 
-$py - "$raw" "$out/compare.json" "$rss_taet" "$rss_stock" "$rss_tuned" <<'EOF'
+$py - "$raw" "$out/compare.json" "$rss_taet" "$rss_stock" "$rss_tuned" "$kernels" "$onednn" <<'EOF'
 import json, statistics, sys
 raw, path = sys.argv[1], sys.argv[2]
 rss_taet, rss_stock, rss_tuned = map(int, sys.argv[3:6])
+kernels, onednn = sys.argv[6], sys.argv[7].replace("-", "")
 runs = [json.loads(l) for l in open(raw)]
 def vals(side, name):
     return [r["img_s"] for r in runs if r["side"] == side and r["name"] == name]
@@ -113,7 +121,8 @@ for name in ["clean", "taet", "pgd20", "eval"]:
 clean_best = rows[0]["torch_config"]
 rss = {"taet": rss_taet, "torch": rss_tuned if clean_best == "torch-tuned" else rss_stock,
        "torch_stock": rss_stock, "torch_tuned": rss_tuned}
-json.dump({"rows": rows, "rss": rss}, open(path, "w"), indent=1)
+json.dump({"rows": rows, "rss": rss, "taet_cpu_kernels": kernels, "onednn_version": onednn}, open(path, "w"), indent=1)
+print(f"taet CPU kernels: {kernels}" + (f" (oneDNN {onednn})" if onednn else ""))
 print(f"{'row':<7} {'taet img/s':>18} {'torch img/s':>20} {'taet/torch':>10}")
 for r in rows:
     spread = lambda v: f"{min(v):.1f}-{max(v):.1f}"

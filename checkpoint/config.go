@@ -185,8 +185,9 @@ type Config struct {
 	EvalSize int         `json:"eval_size"` // held-out test images scored after each epoch
 	Threads  int         `json:"threads"`
 	Device   string      `json:"device"`
-	// CPUKernels is "blocked" (the default, also for "") or "standard": how
-	// CPU sessions run convolutions (ort.CPUKernels).
+	// CPUKernels is "onednn", "blocked" or "standard" (what the run's CPU
+	// sessions used), or "" for the default (onednn where oneDNN loads, else
+	// blocked): how CPU sessions run convolutions (ort.CPUKernels).
 	CPUKernels string `json:"cpu_kernels,omitempty"`
 }
 

@@ -45,9 +45,11 @@ type Builder struct {
 	inputs  []*Value
 	inits   []*Value
 	outputs []*Value
-	counts  map[string]int  // per scope/op: how many nodes were named so far
-	taken   map[string]bool // value and node names in use
-	grad    *gradState      // set while Grad runs rules
+	counts  map[string]int   // per scope/op: how many nodes were named so far
+	taken   map[string]bool  // value and node names in use
+	grad    *gradState       // set while Grad runs rules
+	cgrads  []convGradRecord // the convolution gradients built (convWeightGrad, convInputGrad)
+	rgrads  [][3]*Value      // the ReLU gradients built (gradRelu): dx, y, dy
 }
 
 // NewBuilder returns an empty builder for a graph called name. Most callers

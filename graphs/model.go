@@ -18,7 +18,41 @@ type Model struct {
 	Outputs []ValueInfo // graph outputs, in declaration order
 
 	shapes map[string][]int64 // every value's static shape, for lowering passes
+	cgrads []ConvGrad         // the live convolution gradients, for lowering passes
+	rgrads []ReluGrad         // the live ReLU gradients, for lowering passes
 }
+
+// ConvGrad names the values of one gradient of a convolution Y = Conv(X; W)
+// (X [N, C, H, W], W [M, C/group, kH, kW], Y [N, M, OH, OW]) in a model,
+// given DY = ∂L/∂Y, which the graph computes with standard ops:
+//
+//	weight gradient (X set):  DW[m, c, i, j] = Σ_{n,p,q} DY[n, m, p, q]·X_pad[n, g·C/group + c, p·sH + i·dH, q·sW + j·dW]
+//	input gradient (W set):   DX = ConvTranspose(DY; W), [N, C, H, W]
+//
+// (g = m's group; strided Slices and Gemms for the first, a Conv with
+// flipped weights or a ConvTranspose for the second). A lowering pass may
+// replace Out's producer with a kernel that reads X or W, and DY.
+type ConvGrad struct {
+	Out    string   // DW or DX
+	X      string   // the convolution's input, for a weight gradient; else ""
+	W      string   // the convolution's weights, for an input gradient; else ""
+	DY     string   // the output gradient
+	XShape []int64  // [N, C, H, W]
+	Kernel []int64  // [kH, kW]
+	Opts   ConvOpts // strides, pads, dilations and group, defaults filled in
+}
+
+// ConvGrads returns the convolution gradients the model computes (built by
+// the Conv and ConvTranspose gradient rules), in the order they were built.
+func (m *Model) ConvGrads() []ConvGrad { return slices.Clone(m.cgrads) }
+
+// ReluGrad names the values of the gradient of one Y = Relu(X) in a model:
+// DX = DY·[Y > 0], which the graph computes as Where(Greater(Y, 0), DY, 0).
+type ReluGrad struct{ DX, Y, DY string }
+
+// ReluGrads returns the ReLU gradients the model computes, in the order
+// they were built.
+func (m *Model) ReluGrads() []ReluGrad { return slices.Clone(m.rgrads) }
 
 // ValueShape returns the static shape of the value called name (a graph
 // input, an initializer or any node's output), and whether there is one.
@@ -32,7 +66,7 @@ func (m *Model) ValueShape(name string) ([]int64, bool) {
 // over another protobuf: the result of a rewrite that keeps m's inputs and
 // outputs.
 func (m *Model) WithProto(p *onnxpb.ModelProto) *Model {
-	return &Model{Proto: p, Inputs: m.Inputs, Outputs: m.Outputs, shapes: m.shapes}
+	return &Model{Proto: p, Inputs: m.Inputs, Outputs: m.Outputs, shapes: m.shapes, cgrads: m.cgrads, rgrads: m.rgrads}
 }
 
 // ValueInfo describes a graph input or output.
@@ -119,12 +153,28 @@ func (b *Builder) Finish() *Model {
 		g.Output = append(g.Output, valueInfo(v))
 	}
 	producer, domain := onnx.ProducerName, ""
+	isLive := map[*Node]bool{}
+	for _, n := range live {
+		isLive[n] = true
+	}
+	var cgrads []ConvGrad
+	for _, r := range b.cgrads {
+		if isLive[r.out.node] {
+			cgrads = append(cgrads, r.grad())
+		}
+	}
+	var rgrads []ReluGrad
+	for _, r := range b.rgrads {
+		if isLive[r[0].node] {
+			rgrads = append(rgrads, ReluGrad{DX: r[0].name, Y: r[1].name, DY: r[2].name})
+		}
+	}
 	m := &Model{Proto: &onnxpb.ModelProto{
 		IrVersion:    ptr(onnx.IRVersionFor(opset)),
 		ProducerName: &producer,
 		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: &domain, Version: &opset}},
 		Graph:        g,
-	}, shapes: shapes}
+	}, shapes: shapes, cgrads: cgrads, rgrads: rgrads}
 	for _, v := range b.inputs {
 		m.Inputs = append(m.Inputs, ValueInfo{v.name, v.dtype, v.Shape()})
 	}

@@ -311,7 +311,9 @@ func gradReciprocal(n *Node, gy []*Value) []*Value {
 // forward pass.
 func gradRelu(n *Node, gy []*Value) []*Value {
 	y := n.Output(0)
-	return []*Value{Where(Greater(y, zeroOf(y)), gy[0], n.b.Scalar(0))}
+	dx := Where(Greater(y, zeroOf(y)), gy[0], n.b.Scalar(0))
+	n.b.rgrads = append(n.b.rgrads, [3]*Value{dx, y, gy[0]}) // for lowering (Model.ReluGrads)
+	return []*Value{dx}
 }
 
 // zeroOf returns a scalar 0 of v's element type.

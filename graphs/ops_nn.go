@@ -548,8 +548,35 @@ func patches(x *Value, kh, kw, oh, ow int64, o ConvOpts) *Value {
 // concatenated (about 3× the time), Gemms with each slice as the left
 // operand against the gradient in NHWC, slices of the flattened, padded
 // image at contiguous offsets, and a blocked-layout convolution over the
-// batch (each 1.5–2× the time).
+// batch (each 1.5–2× the time). The model records it (Model.ConvGrads),
+// so a CPU lowering can hand it to a backward-weights kernel instead.
 func convWeightGrad(x, g *Value, kh, kw int64, o ConvOpts) *Value {
+	dw := convWeightGradOps(x, g, kh, kw, o)
+	x.b.cgrads = append(x.b.cgrads, convGradRecord{out: dw, x: x, dy: g, kernel: []int64{kh, kw}, opts: o})
+	return dw
+}
+
+// convGradRecord is a gradient convWeightGrad (x set) or convInputGrad (w
+// set) built: what the model reports as a ConvGrad if out is live.
+type convGradRecord struct {
+	out, x, w, dy *Value
+	xShape        []int64
+	kernel        []int64
+	opts          ConvOpts
+}
+
+func (r convGradRecord) grad() ConvGrad {
+	g := ConvGrad{Out: r.out.name, DY: r.dy.name, XShape: r.xShape, Kernel: r.kernel, Opts: r.opts}
+	if r.x != nil {
+		g.X, g.XShape = r.x.name, r.x.shape
+	} else {
+		g.W = r.w.name
+	}
+	return g
+}
+
+// convWeightGradOps builds convWeightGrad's subgraph.
+func convWeightGradOps(x, g *Value, kh, kw int64, o ConvOpts) *Value {
 	n, c := x.shape[0], x.shape[1]
 	m, oh, ow := g.shape[1], g.shape[2], g.shape[3]
 	cg, mg := c/o.Group, m/o.Group
@@ -586,8 +613,17 @@ func convWeightGrad(x, g *Value, kh, kw int64, o ConvOpts) *Value {
 // [M, C/group, kh, kw] given its output gradient g [N, M, oh, ow]: the
 // transposed convolution of g with w. With stride 1 and pads that fit, it is
 // the cheaper direct Conv of g with w flipped spatially and transposed
-// per group ([C, M/group, kh, kw]), padded by d·(k−1) − pad.
+// per group ([C, M/group, kh, kw]), padded by d·(k−1) − pad. The model
+// records it (Model.ConvGrads), so a CPU lowering can hand it to a
+// backward-data kernel instead.
 func convInputGrad(x, w, g *Value, o ConvOpts) *Value {
+	dx := convInputGradOps(x, w, g, o)
+	x.b.cgrads = append(x.b.cgrads, convGradRecord{out: dx, w: w, dy: g, xShape: x.shape, kernel: slices.Clone(w.shape[2:]), opts: o})
+	return dx
+}
+
+// convInputGradOps builds convInputGrad's subgraph.
+func convInputGradOps(x, w, g *Value, o ConvOpts) *Value {
 	kh, kw := w.shape[2], w.shape[3]
 	full := []int64{
 		o.Dilations[0]*(kh-1) - o.Pads[0], o.Dilations[1]*(kw-1) - o.Pads[1],

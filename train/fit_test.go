@@ -3,15 +3,17 @@ package train_test
 import (
 	"context"
 	"errors"
-	"github.com/taet-ml/taet/checkpoint"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 
+	"github.com/taet-ml/taet/checkpoint"
 	"github.com/taet-ml/taet/internal/ortest"
 	"github.com/taet-ml/taet/internal/synthdata"
+	"github.com/taet-ml/taet/internal/testenv"
+	"github.com/taet-ml/taet/onnx/ort"
 	"github.com/taet-ml/taet/train"
 )
 
@@ -149,10 +151,27 @@ func (f *firstStep) StepDone(e train.StepEvent) {
 
 // TestResumeIsExact interrupts a two-stage run mid-epoch (in the adversarial
 // stage), resumes it, and compares the final checkpoint with an
-// uninterrupted run's: the same parameters, optimizer state and metrics.
+// uninterrupted run's: the same parameters, optimizer state and metrics,
+// for each choice of CPU kernels (onednn on 2 threads: its OpenMP
+// reductions must repeat too).
 func TestResumeIsExact(t *testing.T) {
 	ortest.Init(t)
-	cfg := tinyConfig(t, train.Stage{Name: "ce", Epochs: 1}, train.Stage{Name: "hel", Epochs: 1})
+	for _, k := range []ort.CPUKernels{ort.OneDNN, ort.Blocked, ort.Standard} {
+		t.Run(k.String(), func(t *testing.T) {
+			if _, notice := k.Resolve(); notice != nil {
+				testenv.Missing(t, "needs oneDNN (apt-get install libdnnl2): %v", notice)
+			}
+			cfg := tinyConfig(t, train.Stage{Name: "ce", Epochs: 1}, train.Stage{Name: "hel", Epochs: 1})
+			cfg.CPUKernels = k.String()
+			if k == ort.OneDNN {
+				cfg.Threads = 2
+			}
+			resumeIsExact(t, cfg)
+		})
+	}
+}
+
+func resumeIsExact(t *testing.T, cfg train.Config) {
 	whole := t.TempDir()
 	if _, err := train.Fit(context.Background(), cfg, whole, false, &quiet{}); err != nil {
 		t.Fatal(err)

@@ -20,9 +20,11 @@ type globalOptions struct {
 	Quiet   bool   // no progress output
 	ORTLib  string // path of libonnxruntime.so; "" = the installed default
 	Threads int    // intra-op threads for the CPU execution provider; 0 = one per CPU
-	// CPUKernels is how CPU sessions run convolutions whose weights change
-	// (blocked-layout kernels by default, or the graph as written).
+	// CPUKernels is how CPU sessions run convolutions whose weights change:
+	// ort.Default (the fastest available), or the --cpu-kernels choice
+	// resolved (onednn where it loads, else blocked; or standard).
 	CPUKernels ort.CPUKernels
+	noticed    bool // the --cpu-kernels fallback notice was printed
 }
 
 func newApp(g *globalOptions) *cli.App {
@@ -76,7 +78,7 @@ func globalFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output", EnvVars: []string{"TAET_QUIET"}},
 		&cli.StringFlag{Name: "ort-lib", Usage: "path of the ONNX Runtime shared library (default: third_party/onnxruntime/libonnxruntime.so.1 beside the repository, then the system's)", EnvVars: []string{"TAET_ORT_LIB", "ONNXRUNTIME_SHARED_LIBRARY_PATH"}},
 		&cli.IntFlag{Name: "threads", Usage: fmt.Sprintf("intra-op threads for the CPU execution provider: 1…%d (%d per CPU available here), or 0 for one per CPU", ort.MaxThreads(), ort.MaxThreads()/ort.AvailableCPUs()), EnvVars: []string{"TAET_THREADS"}},
-		&cli.StringFlag{Name: "cpu-kernels", Value: "blocked", Usage: "how CPU sessions run convolutions whose weights change: blocked (ONNX Runtime's blocked-layout kernels, faster) or standard (the graph as written)", EnvVars: []string{"TAET_CPU_KERNELS"}},
+		&cli.StringFlag{Name: "cpu-kernels", DefaultText: "onednn where libdnnl.so.2 loads, else blocked", Usage: "how CPU sessions run convolutions: onednn (blocked, with oneDNN's convolution and ReLU gradient kernels), blocked (ONNX Runtime's blocked-layout kernels) or standard (the graph as written)", EnvVars: []string{"TAET_CPU_KERNELS"}},
 	}
 }
 
@@ -106,6 +108,11 @@ func (g *globalOptions) read(c *cli.Context) error {
 		k, err := ort.ParseCPUKernels(c.String("cpu-kernels"))
 		if err != nil {
 			return usagef("--cpu-kernels: %v", err)
+		}
+		k, notice := k.Resolve()
+		if notice != nil && !g.noticed {
+			newPrinter(*g, c.App.Writer, c.App.ErrWriter).note("taetctl: --%v", notice)
+			g.noticed = true
 		}
 		g.CPUKernels = k
 	}

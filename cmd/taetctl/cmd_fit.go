@@ -181,7 +181,8 @@ func fitConfig(c *cli.Context, g globalOptions) (train.Config, error) {
 	if data.Splits(cfg.Dataset) == nil {
 		return cfg, fmt.Errorf("--dataset %q: want one of %s, or %s<flag>", cfg.Dataset, strings.Join(data.Names(), ", "), data.MedMNISTPrefix)
 	}
-	cfg.Threads, cfg.CPUKernels = g.Threads, g.CPUKernels.String()
+	kernels, _ := g.CPUKernels.Resolve() // what the run's sessions use, so a resume can keep it
+	cfg.Threads, cfg.CPUKernels = g.Threads, kernels.String()
 	return cfg, train.Check(cfg) // before a data set is fetched
 }
 

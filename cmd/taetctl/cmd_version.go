@@ -14,12 +14,14 @@ import (
 func newVersionCommand(g *globalOptions) *cli.Command {
 	return &cli.Command{
 		Name:  "version",
-		Usage: "print taet's version, the ONNX Runtime library and the usable execution providers",
+		Usage: "print taet's version, the ONNX Runtime and oneDNN libraries, the CPU kernels and the usable execution providers",
 		Description: `Loads the ONNX Runtime library (--ort-lib, TAET_ORT_LIB, or the one
 scripts/install-ort.sh installed) and tries to create each execution provider.
 Lists each library the CUDA provider needs where it was found ($TAET_CUDA_LIBS,
 $LD_LIBRARY_PATH, /usr/local/cuda*/lib64, pip's nvidia/*/lib folders, the system's)
-or as missing. A missing CUDA library is reported, not fatal; a missing or broken ONNX Runtime
+or as missing. Says whether oneDNN (libdnnl.so.2) loads, with its version, and
+which CPU kernels sessions use (--cpu-kernels; onednn where oneDNN loads, else
+blocked). A missing CUDA library or oneDNN is reported, not fatal; a missing or broken ONNX Runtime
 library is reported with the rest, then exits 10.
 
 ` + exitStatusHelp,
@@ -36,6 +38,9 @@ type versionReport struct {
 	RuntimeVersion string            `json:"runtime_version,omitempty"`
 	RuntimeError   string            `json:"runtime_error,omitempty"`
 	Providers      map[string]string `json:"providers"` // name → "ok" or why not
+	OneDNNVersion  string            `json:"onednn_version,omitempty"`
+	OneDNNError    string            `json:"onednn_error,omitempty"`
+	CPUKernels     string            `json:"cpu_kernels"` // what CPU sessions use: onednn, blocked or standard
 	CUDALibraries  []cudaLibrary     `json:"cuda_libraries"`
 }
 
@@ -62,6 +67,13 @@ func runVersion(g globalOptions, w io.Writer) error {
 			r.Providers[name] = err.Error()
 		}
 	}
+	if v, err := ort.OneDNNVersion(); err != nil {
+		r.OneDNNError = err.Error()
+	} else {
+		r.OneDNNVersion = v
+	}
+	k, _ := g.CPUKernels.Resolve()
+	r.CPUKernels = k.String()
 	for _, l := range ort.CUDALibraries() {
 		st := "found"
 		switch {
@@ -86,6 +98,12 @@ func printVersion(w io.Writer, r versionReport) error {
 	} else {
 		fmt.Fprintf(w, "onnxruntime %s: %s\n", r.RuntimeVersion, r.RuntimeLibrary)
 	}
+	if r.OneDNNError != "" {
+		fmt.Fprintf(w, "onednn: %s\n", r.OneDNNError)
+	} else {
+		fmt.Fprintf(w, "onednn %s: libdnnl.so.2\n", r.OneDNNVersion)
+	}
+	fmt.Fprintf(w, "cpu kernels: %s\n", r.CPUKernels)
 	names := make([]string, 0, len(r.Providers))
 	for n := range r.Providers {
 		names = append(names, n)

@@ -22,8 +22,9 @@ import (
 )
 
 // BenchmarkCIFARResNet18 times whole graphs of CIFAR ResNet-18 at batch 128
-// on 2 threads, as written ("standard") and lowered ("blocked"): the train
-// step and the input-gradient graph of one PGD iteration (weights as inputs).
+// on 2 threads, as written ("standard") and lowered ("blocked", "onednn"):
+// the train step and the input-gradient graph of one PGD iteration (weights
+// as inputs).
 func BenchmarkCIFARResNet18(b *testing.B) {
 	ortest.Init(b)
 	net, err := models.ByName("resnet18", models.Options{Classes: 10, ImageSize: 32, Width: 1})
@@ -35,7 +36,7 @@ func BenchmarkCIFARResNet18(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked} {
+	for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked, ort.OneDNN} {
 		b.Run("train-step/"+k.String(), func(b *testing.B) { runGraph(b, step, k) })
 	}
 	attack, err := graphs.InputGradGraph(spec, nil)
@@ -126,19 +127,27 @@ func runGraphOpts(b *testing.B, g *graphs.Assembled, opts ort.Options) {
 }
 
 // BenchmarkWeightGrad times candidate weight gradients of a ResNet layer
-// (N=128, 64→64 channels, 32×32, 3×3, stride 1, pad 1), lowered.
+// (N=128, 64→64 channels, 32×32, 3×3, stride 1, pad 1), lowered: "rule" is
+// the Conv rule's subgraph, "rule/onednn" the same lowered to oneDNN's
+// backward-weights convolution.
 func BenchmarkWeightGrad(b *testing.B) {
 	const n, c, m, hw = 128, 64, 64, 32
 	pad := graphs.ConvOpts{Pads: []int64{1, 1, 1, 1}}
+	rule := func(x, w, g *graphs.Value) *graphs.Value {
+		y := graphs.Conv(x, w, nil, pad)
+		return graphs.Grad(graphs.ReduceSum(graphs.Mul(y, g), nil, false), []*graphs.Value{w})[0]
+	}
+	b.Run("rule/onednn", func(b *testing.B) {
+		runBuilt(b, ort.OneDNN, func(bd *graphs.Builder) *graphs.Value {
+			return rule(bd.Input("x", onnx.Float, n, c, hw, hw), bd.Input("w", onnx.Float, m, c, 3, 3), bd.Input("g", onnx.Float, n, m, hw, hw))
+		})
+	})
 	for _, tc := range []struct {
 		name string
 		out  func(x, w, g *graphs.Value) *graphs.Value
 	}{
 		{"forward", func(x, w, _ *graphs.Value) *graphs.Value { return graphs.Conv(x, w, nil, pad) }},
-		{"rule", func(x, w, g *graphs.Value) *graphs.Value {
-			y := graphs.Conv(x, w, nil, pad)
-			return graphs.Grad(graphs.ReduceSum(graphs.Mul(y, g), nil, false), []*graphs.Value{w})[0]
-		}},
+		{"rule", rule},
 		{"flat-offsets", func(x, _, g *graphs.Value) *graphs.Value {
 			const wp, hp = hw + 2, hw + 3 // one extra zero row keeps the last offset inside each image
 			xt := graphs.Reshape(graphs.Transpose(graphs.Pad(x, []int64{0, 0, 1, 1, 0, 0, 2, 1}, "constant", 0), 1, 0, 2, 3), c, n, hp*wp)
@@ -201,7 +210,7 @@ func cpuTime() (all, sys time.Duration) {
 }
 
 // BenchmarkProfileTrainStep runs the CIFAR ResNet-18 train step (batch 128,
-// 2 threads), standard and lowered, with ONNX Runtime's profiler on and logs
+// 2 threads), standard and lowered (blocked, onednn), with ONNX Runtime's profiler on and logs
 // where the time goes by op type. Run it with -bench ProfileTrainStep
 // -benchtime 2x -v.
 func BenchmarkProfileTrainStep(b *testing.B) {
@@ -210,7 +219,7 @@ func BenchmarkProfileTrainStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked} {
+	for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked, ort.OneDNN} {
 		b.Run(k.String(), func(b *testing.B) {
 			prefix := filepath.Join(b.TempDir(), "step")
 			runGraphOpts(b, step, ort.Options{Threads: 2, Kernels: k, ProfilePrefix: prefix})
@@ -286,4 +295,60 @@ func BenchmarkBatchNormTraining(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkInputGrad times the input gradient of ResNet layers (N=128) as
+// the Conv rule builds it, lowered to the blocked kernels ("blocked": a
+// Conv with flipped weights for stride 1, a ConvTranspose for stride 2) and
+// on oneDNN's backward-data convolution ("onednn").
+func BenchmarkInputGrad(b *testing.B) {
+	for _, tc := range []struct {
+		name              string
+		c, m, hw, k, s, p int64
+	}{
+		{"3x3/64-64/32x32", 64, 64, 32, 3, 1, 1},
+		{"3x3/stride2/64-128/32x32", 64, 128, 32, 3, 2, 1},
+		{"1x1/stride2/64-128/32x32", 64, 128, 32, 1, 2, 0},
+		{"3x3/128-128/16x16", 128, 128, 16, 3, 1, 1},
+		{"3x3/256-256/8x8", 256, 256, 8, 3, 1, 1},
+		{"3x3/512-512/4x4", 512, 512, 4, 3, 1, 1},
+	} {
+		model, err := graphs.Build("input-grad", func(bd *graphs.Builder) {
+			x := bd.Input("x", onnx.Float, 128, tc.c, tc.hw, tc.hw)
+			w := bd.Input("w", onnx.Float, tc.m, tc.c, tc.k, tc.k)
+			y := graphs.Conv(x, w, nil, graphs.ConvOpts{Strides: []int64{tc.s, tc.s}, Pads: []int64{tc.p, tc.p, tc.p, tc.p}})
+			g := bd.Input("g", onnx.Float, y.Shape()...)
+			bd.Output("out", graphs.Grad(graphs.ReduceSum(graphs.Mul(y, g), nil, false), []*graphs.Value{x})[0])
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tc.name+"/blocked", func(b *testing.B) { runGraph(b, &graphs.Assembled{Model: model}, ort.Blocked) })
+		onednn, n, err := lower.ConvGrads(model, func(graphs.ConvGrad) bool { return true })
+		if err != nil || n != 1 {
+			b.Fatalf("replaced %d gradients (%v), want 1", n, err)
+		}
+		b.Run(tc.name+"/onednn", func(b *testing.B) { runGraph(b, &graphs.Assembled{Model: onednn}, ort.OneDNN) })
+	}
+}
+
+// BenchmarkReluGrad times a ReLU and its gradient on a ResNet layer's
+// activations ([128, 64, 32, 32]): the rule's Where(Greater(y, 0), dy, 0)
+// ("standard") and oneDNN's backward ReLU in one pass ("onednn").
+func BenchmarkReluGrad(b *testing.B) {
+	model, err := graphs.Build("relu-grad", func(bd *graphs.Builder) {
+		x := bd.Input("x", onnx.Float, 128, 64, 32, 32)
+		g := bd.Input("g", onnx.Float, 128, 64, 32, 32)
+		y := graphs.Relu(x)
+		bd.Output("out", graphs.Grad(graphs.ReduceSum(graphs.Mul(y, g), nil, false), []*graphs.Value{x})[0])
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("standard", func(b *testing.B) { runGraph(b, &graphs.Assembled{Model: model}, ort.Blocked) })
+	onednn, n, err := lower.ReluGrads(model)
+	if err != nil || n != 1 {
+		b.Fatalf("replaced %d gradients (%v), want 1", n, err)
+	}
+	b.Run("onednn", func(b *testing.B) { runGraph(b, &graphs.Assembled{Model: onednn}, ort.OneDNN) })
 }

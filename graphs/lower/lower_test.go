@@ -1,6 +1,7 @@
 package lower_test
 
 import (
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -10,10 +11,14 @@ import (
 	"github.com/taet-ml/taet/graphs/lower"
 	"github.com/taet-ml/taet/internal/gradtest"
 	"github.com/taet-ml/taet/internal/ortest"
+	"github.com/taet-ml/taet/internal/testenv"
 	"github.com/taet-ml/taet/losses"
 	"github.com/taet-ml/taet/models"
 	"github.com/taet-ml/taet/onnx"
+	"github.com/taet-ml/taet/onnx/onnxpb"
 	"github.com/taet-ml/taet/onnx/ort"
+	"github.com/taet-ml/taet/onnx/ort/onednn"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestBlockSize(t *testing.T) {
@@ -140,7 +145,9 @@ func TestConvGivesTheSameStep(t *testing.T) {
 }
 
 // TestForSessionKeepsCUDAAndStandardGraphs: only CPU sessions with blocked
-// kernels get the lowered graph.
+// or onednn kernels get the lowered graph, and only onednn ones the oneDNN
+// ops: one per convolution weight and input gradient (all 20 convolutions
+// but the stem's input gradient) and per ReLU (17).
 func TestForSessionKeepsCUDAAndStandardGraphs(t *testing.T) {
 	ortest.Init(t)
 	g := resnetStep(t)
@@ -148,20 +155,40 @@ func TestForSessionKeepsCUDAAndStandardGraphs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, noDNN := ort.OneDNN.Resolve()
 	for _, tc := range []struct {
 		opts    ort.Options
 		lowered bool
+		onednn  map[string]int // ops of the onednn domain
 	}{
-		{ort.Options{}, true},
-		{ort.Options{Kernels: ort.Standard}, false},
-		{ort.Options{Device: ort.Device{CUDA: true}}, false},
+		{ort.Options{Kernels: ort.Blocked}, true, map[string]int{}},
+		{ort.Options{Kernels: ort.OneDNN}, true, map[string]int{onednn.OpConvWeightGrad: 20, onednn.OpConvInputGrad: 19, onednn.OpReluGrad: 17}},
+		{ort.Options{Kernels: ort.Standard}, false, map[string]int{}},
+		{ort.Options{Device: ort.Device{CUDA: true}}, false, map[string]int{}},
+		{ort.Options{Device: ort.Device{CUDA: true}, Kernels: ort.OneDNN}, false, map[string]int{}},
 	} {
+		if tc.opts.Kernels == ort.OneDNN && !tc.opts.Device.CUDA && noDNN != nil {
+			testenv.Missing(t, "needs oneDNN (apt-get install libdnnl2): %v", noDNN)
+		}
 		b, err := lower.ForSession(g.Model, tc.opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if lowered := string(b) != string(plain); lowered != tc.lowered {
 			t.Errorf("%v, %v: lowered %v, want %v", tc.opts.Device, tc.opts.Kernels, lowered, tc.lowered)
+		}
+		var p onnxpb.ModelProto
+		if err := proto.Unmarshal(b, &p); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for _, n := range p.GetGraph().GetNode() {
+			if n.GetDomain() == onednn.Domain {
+				got[n.GetOpType()]++
+			}
+		}
+		if !maps.Equal(got, tc.onednn) {
+			t.Errorf("%v, %v: oneDNN ops %v, want %v", tc.opts.Device, tc.opts.Kernels, got, tc.onednn)
 		}
 	}
 }

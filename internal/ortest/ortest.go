@@ -45,26 +45,28 @@ func F32(data []float32, shape ...int64) Tensor { return Tensor{Shape: shape, F:
 // I64 returns an int64 Tensor.
 func I64(data []int64, shape ...int64) Tensor { return Tensor{Shape: shape, I: data} }
 
-// Run executes m once on ONNX Runtime (CPU, 1 thread) as a CPU session runs
-// it (lowered to the blocked kernels, see package lower) with inputs in m's
-// input order and returns its outputs in m's output order. It fails t on any
-// error. Call Init first.
+// Run executes m once on ONNX Runtime (CPU, 1 thread) as a CPU session with
+// the default kernels runs it (lowered, see package lower: blocked-layout
+// convolutions, and oneDNN weight gradients where oneDNN loads) with inputs
+// in m's input order and returns its outputs in m's output order. It fails t
+// on any error. Call Init first.
 func Run(t testing.TB, m *graphs.Model, inputs ...Tensor) []Tensor {
 	t.Helper()
-	return RunWith(t, m, ort.Blocked, inputs...)
+	return RunWith(t, m, ort.Default, inputs...)
 }
 
 // RunWith is Run with the given CPU kernels.
 func RunWith(t testing.TB, m *graphs.Model, k ort.CPUKernels, inputs ...Tensor) []Tensor {
 	t.Helper()
-	out, err := run(m, k, inputs...)
+	out, err := RunErr(m, k, inputs...)
 	if err != nil {
 		t.Fatalf("run %s: %v", m.Proto.GetGraph().GetName(), err)
 	}
 	return out
 }
 
-func run(m *graphs.Model, k ort.CPUKernels, inputs ...Tensor) (outs []Tensor, err error) {
+// RunErr is RunWith returning the error instead of failing a test.
+func RunErr(m *graphs.Model, k ort.CPUKernels, inputs ...Tensor) (outs []Tensor, err error) {
 	if len(inputs) != len(m.Inputs) {
 		return nil, fmt.Errorf("%d inputs given, model has %v", len(inputs), m.InputNames())
 	}

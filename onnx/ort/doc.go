@@ -1,5 +1,6 @@
-// Package ort runs ONNX models with ONNX Runtime. It is the only package of
-// taet that uses cgo, and the only importer of github.com/yalue/onnxruntime_go.
+// Package ort runs ONNX models with ONNX Runtime. It and its subpackage
+// onednn (oneDNN kernels as custom operators) are the only packages of taet
+// that use cgo; it is the only importer of github.com/yalue/onnxruntime_go.
 //
 // # Library
 //
@@ -27,6 +28,14 @@
 // API calls onnxruntime_go does not wrap). Before the first CUDA session the
 // CUDA libraries the provider needs are found (CUDASearchDirs: pip wheels,
 // toolkits, LD_LIBRARY_PATH) and loaded with their symbols global.
+//
+// # CPU kernels
+//
+// Options.Kernels (CPUKernels) chooses how CPU sessions run the graphs
+// that package graphs/lower rewrites: blocked-layout convolutions, and with
+// OneDNN (the Default where libdnnl.so.2 loads) the convolution and ReLU
+// gradients on oneDNN, whose custom-op domain a CPU session then registers
+// (package onednn), with ONNX Runtime's intra-op threads not spinning.
 //
 // Everything that holds runtime memory has a Close method.
 package ort

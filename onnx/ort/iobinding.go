@@ -8,6 +8,7 @@ package ort
 // The OrtApi of the library Init loaded, for the calls onnxruntime_go does
 // not wrap: outputs left in device memory and bound back as inputs.
 static const OrtApi *api;
+static const OrtApi *get_api(void) { return api; }
 
 // api_init finds the API table in the already loaded library at path.
 static int api_init(const char *path) {
@@ -262,3 +263,6 @@ func (b *Binding) Close() error {
 	}
 	return errors.Join(b.b.Destroy())
 }
+
+// rawAPI returns the C API table initAPI found, for package onednn.
+func rawAPI() unsafe.Pointer { return unsafe.Pointer(C.get_api()) }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/taet-ml/taet/onnx/ort/onednn"
 	ortgo "github.com/yalue/onnxruntime_go"
 )
 
@@ -45,31 +46,70 @@ func ParseDevice(s string) (Device, error) {
 type CPUKernels int
 
 const (
-	// Blocked lowers them to the runtime's blocked-layout kernels, the
-	// default: faster than Standard on every machine measured.
-	Blocked CPUKernels = iota
+	// Default is the fastest choice available here: OneDNN where libdnnl
+	// loads, else Blocked (Resolve).
+	Default CPUKernels = iota
+	// Blocked lowers the convolutions to the runtime's blocked-layout
+	// kernels: faster than Standard on every machine measured.
+	Blocked
 	// Standard runs the graph as written.
 	Standard
+	// OneDNN is Blocked, with the convolutions' weight and input gradients
+	// and the ReLU gradients computed by oneDNN (package onednn), where
+	// libdnnl.so.2 loads.
+	OneDNN
 )
 
-// String returns "blocked" or "standard".
+// String returns "default", "blocked", "standard" or "onednn".
 func (k CPUKernels) String() string {
-	if k == Standard {
+	switch k {
+	case Blocked:
+		return "blocked"
+	case Standard:
 		return "standard"
+	case OneDNN:
+		return "onednn"
 	}
-	return "blocked"
+	return "default"
 }
 
-// ParseCPUKernels parses "blocked" or "standard".
+// ParseCPUKernels parses "onednn", "blocked", "standard", or "default" or
+// "" (Default).
 func ParseCPUKernels(s string) (CPUKernels, error) {
 	switch s {
-	case "blocked", "":
+	case "", "default":
+		return Default, nil
+	case "onednn":
+		return OneDNN, nil
+	case "blocked":
 		return Blocked, nil
 	case "standard":
 		return Standard, nil
 	}
-	return 0, fmt.Errorf("CPU kernels %q: want blocked or standard", s)
+	return 0, fmt.Errorf("CPU kernels %q: want onednn, blocked or standard", s)
 }
+
+// Resolve returns the kernels a session with k runs: Default becomes OneDNN
+// where oneDNN loads and Blocked where it does not; OneDNN where it does
+// not load becomes Blocked, with a non-nil notice saying why ("cpu-kernels
+// onednn: oneDNN not loadable (…); using blocked"). Other choices are
+// returned as they are.
+func (k CPUKernels) Resolve() (CPUKernels, error) {
+	if k != Default && k != OneDNN {
+		return k, nil
+	}
+	if _, err := onednn.Load(); err != nil {
+		if k == OneDNN {
+			return Blocked, fmt.Errorf("cpu-kernels onednn: %v; using blocked", err)
+		}
+		return Blocked, nil
+	}
+	return OneDNN, nil
+}
+
+// OneDNNVersion returns the version of the oneDNN library the onednn
+// kernels use ("2.6.3"), or why it does not load.
+func OneDNNVersion() (string, error) { return onednn.Load() }
 
 // ErrNoCUDA is wrapped by the error of a session that asked for the CUDA
 // execution provider where it cannot be created.
@@ -85,7 +125,8 @@ type Options struct {
 	Device Device
 	// Kernels selects the CPU convolution kernels; CUDA sessions ignore it.
 	// Sessions created from a graphs.Model apply it (graphs/lower); NewSession
-	// runs the bytes it is given.
+	// runs the bytes it is given, on a CPU session able to run the onednn
+	// kernels' ops where Kernels resolves to OneDNN.
 	Kernels CPUKernels
 	// ProfilePrefix, when set, writes the runtime's JSON profile to files
 	// starting with it (see ONNX Runtime's profiling tools).
@@ -133,6 +174,13 @@ func newSessionOptions(opts Options) (*ortgo.SessionOptions, error) {
 		so.SetIntraOpNumThreads(threads),
 		so.SetInterOpNumThreads(1),
 	)
+	if k, _ := opts.Kernels.Resolve(); err == nil && k == OneDNN && !opts.Device.CUDA {
+		// oneDNN runs on OpenMP threads of its own: ONNX Runtime's idle
+		// intra-op threads must not spin on the CPUs those need (spinning
+		// cost the CIFAR ResNet-18 train step about 18% more CPU time).
+		err = errors.Join(registerOneDNN(so, threads),
+			so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"))
+	}
 	if err == nil && opts.ProfilePrefix != "" {
 		err = so.EnableProfiling(opts.ProfilePrefix)
 	}

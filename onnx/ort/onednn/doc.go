@@ -1,0 +1,36 @@
+// Package onednn gives ONNX Runtime CPU sessions kernels of oneDNN (Intel's
+// deep-learning primitives, Debian's libdnnl2), as custom operators of the
+// domain "ai.taet.onednn" registered on the session options (Register): C
+// glue only, oneDNN does the arithmetic.
+//
+// # Ops
+//
+// Both are gradients of a 2-D convolution y = Conv(x; w) with x [N, C, H, W],
+// w [M, C/group, kH, kW] and y [N, M, OH, OW], given dy = ∂L/∂y, and take
+// Conv's attributes strides, pads, dilations, kernel_shape and group:
+//
+//	ConvWeightGrad(x, dy) → dw[m, c, i, j] = Σ_{n,p,q} dy[n, m, p, q]·x_pad[n, g·C/group + c, p·sH + i·dH, q·sW + j·dW]
+//	ConvInputGrad(dy, w; input_shape) → dx = ConvTranspose(dy; w), [N, C, H, W] = input_shape
+//
+// (g = m's group), all float32 in the plain layouts (NCHW, OIHW). They are
+// oneDNN's backward-weights and backward-data convolutions, built once per
+// node and input shape (with the forward primitive they need as a hint,
+// then dropped) on the layouts oneDNN prefers: the tensors are reordered
+// into those and back, in memory taken from ONNX Runtime's arena for the
+// run. Shapes that do not fit the attributes are an error of the run,
+// naming the node.
+//
+//	ReluGrad(y, dy) → dx = dy·[y > 0]
+//
+// is the gradient of y = Relu(x) from its output: oneDNN's backward ReLU, one
+// pass over the tensors seen as flat arrays, any shape.
+//
+// # Library
+//
+// libdnnl.so.2 (or the file $TAET_ONEDNN_LIB names) is opened at run time
+// (Load), never linked: taet builds and runs where it is absent, and then says why (ort.CPUKernels falls back to
+// the blocked kernels). The oneDNN 2.6 headers under include/ give the
+// functions' types; any 2.x library serves. oneDNN runs on its OpenMP
+// threads: each kernel sets the calling thread's OpenMP thread count to the
+// count Register was given (the session's intra-op threads) before it runs.
+package onednn
