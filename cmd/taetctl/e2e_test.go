@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,7 +22,10 @@ import (
 // TestFitEndToEnd runs the quickstart's path, shortened, through the real
 // binary on Debian's Fashion-MNIST: a two-stage fit that is interrupted by
 // SIGINT in the HEL stage (exit 130, a mid-epoch checkpoint), then resumed
-// to the end, which prints the balanced metrics.
+// to the end, which prints the balanced metrics; the resumed run's tensors
+// are those of the same fit run uninterrupted in another process (the
+// default CPU kernels, oneDNN's where it loads: their plans must repeat
+// across processes too).
 func TestFitEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains for ~20 s; skipped with -short")
@@ -78,6 +82,21 @@ func TestFitEndToEnd(t *testing.T) {
 	metrics, err := os.ReadFile(filepath.Join(out, checkpoint.MetricsFile))
 	if err != nil || strings.Count(string(metrics), "\n") != 2 {
 		t.Errorf("%s: %v, %d lines, want 2", checkpoint.MetricsFile, err, strings.Count(string(metrics), "\n"))
+	}
+	whole := filepath.Join(t.TempDir(), "whole")
+	if b, err := exec.Command(bin, append(args[:len(args)-2], "--out", whole)...).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted fit: %v\n%s", err, b)
+	}
+	_, resumedTensors, err := checkpoint.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, wholeTensors, err := checkpoint.Load(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(resumedTensors, wholeTensors) {
+		t.Error("the interrupted and resumed fit's tensors differ from the uninterrupted fit's")
 	}
 }
 
