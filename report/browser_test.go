@@ -58,16 +58,7 @@ func TestHTMLInBrowser(t *testing.T) {
 	if _, err := exec.LookPath("chromium"); err != nil {
 		testenv.Missing(t, "needs Debian's chromium to open report.html: make test-deps installs it (%v)", err)
 	}
-	sw := writeSweep(t)
-	runs, err := LoadSweep(sw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := Aggregate("fixture sweep", runs)
-	out := filepath.Join(sw, "report")
-	if err := rep.Write(out); err != nil {
-		t.Fatal(err)
-	}
+	rep, out := writeFixtureReport(t)
 	figs, err := rep.Figures()
 	if err != nil {
 		t.Fatal(err)

@@ -221,17 +221,26 @@ func TestUnfinishedRunsReportedMissing(t *testing.T) {
 	}
 }
 
-// TestWriteFiles writes the report of the fixture sweep and reads it back.
-func TestWriteFiles(t *testing.T) {
+// writeFixtureReport aggregates the fixture sweep and writes its report
+// into SWEEP/report, returning the report and that directory.
+func writeFixtureReport(t *testing.T) (*Report, string) {
+	t.Helper()
 	sw := writeSweep(t)
 	runs, err := LoadSweep(sw)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rep := Aggregate("fixture sweep", runs)
 	out := filepath.Join(sw, "report")
-	if err := Aggregate("fixture sweep", runs).Write(out); err != nil {
+	if err := rep.Write(out); err != nil {
 		t.Fatal(err)
 	}
+	return rep, out
+}
+
+// TestWriteFiles writes the report of the fixture sweep and reads it back.
+func TestWriteFiles(t *testing.T) {
+	_, out := writeFixtureReport(t)
 
 	f, err := os.Open(filepath.Join(out, CSVFile))
 	if err != nil {
@@ -469,16 +478,8 @@ func TestLoadRefusesBadAndForeignRecords(t *testing.T) {
 // directory beside it, and that a directory holding other files is refused
 // and left as it is.
 func TestWriteReplacesTheWholeReport(t *testing.T) {
-	sw := writeSweep(t)
-	runs, err := LoadSweep(sw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := Aggregate("fixture sweep", runs)
-	out := filepath.Join(sw, "report")
-	if err := rep.Write(out); err != nil {
-		t.Fatal(err)
-	}
+	rep, out := writeFixtureReport(t)
+	sw := filepath.Dir(out)
 	stale := filepath.Join(out, FigureDir, "recall-99-old.png")
 	if err := os.WriteFile(stale, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
