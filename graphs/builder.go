@@ -50,6 +50,7 @@ type Builder struct {
 	grad    *gradState       // set while Grad runs rules
 	cgrads  []convGradRecord // the convolution gradients built (convWeightGrad, convInputGrad)
 	rgrads  [][3]*Value      // the ReLU gradients built (gradRelu): dx, y, dy
+	bgrads  []bnGradRecord   // the training-mode BatchNorm gradients built (gradBatchNormTraining)
 }
 
 // NewBuilder returns an empty builder for a graph called name. Most callers

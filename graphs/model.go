@@ -20,6 +20,7 @@ type Model struct {
 	shapes map[string][]int64 // every value's static shape, for lowering passes
 	cgrads []ConvGrad         // the live convolution gradients, for lowering passes
 	rgrads []ReluGrad         // the live ReLU gradients, for lowering passes
+	bgrads []BatchNormGrad    // the live training-mode BatchNorm gradients, for lowering passes
 }
 
 // ConvGrad names the values of one gradient of a convolution Y = Conv(X; W)
@@ -54,6 +55,23 @@ type ReluGrad struct{ DX, Y, DY string }
 // they were built.
 func (m *Model) ReluGrads() []ReluGrad { return slices.Clone(m.rgrads) }
 
+// BatchNormGrad names the values of the gradient of one training-mode
+// (Y, runningMean', runningVar') = BatchNormalization(X, scale, bias,
+// runningMean, runningVar) in a model (X [N, C, …]), given DY = ∂L/∂Y: with
+// the batch statistics μ, σ² per channel recomputed from X, x̂ = (X − μ)/σ
+// and sums over every axis but the channel,
+//
+//	DX = (scale/σ)·(DY − mean(DY) − x̂·mean(DY·x̂)),  DScale = Σ DY·x̂,  DBias = Σ DY
+//
+// which the graph computes with reductions and elementwise ops. A lowering
+// pass may replace Y's producer with a kernel that also returns μ and σ²,
+// and DX's, DScale's and DBias's producers with one that reads them.
+type BatchNormGrad struct{ Y, DY, DX, DScale, DBias string }
+
+// BatchNormGrads returns the training-mode BatchNormalization gradients the
+// model computes with all three outputs, in the order they were built.
+func (m *Model) BatchNormGrads() []BatchNormGrad { return slices.Clone(m.bgrads) }
+
 // ValueShape returns the static shape of the value called name (a graph
 // input, an initializer or any node's output), and whether there is one.
 // Graph rewrites use it where the protobuf records no intermediate shapes.
@@ -66,7 +84,7 @@ func (m *Model) ValueShape(name string) ([]int64, bool) {
 // over another protobuf: the result of a rewrite that keeps m's inputs and
 // outputs.
 func (m *Model) WithProto(p *onnxpb.ModelProto) *Model {
-	return &Model{Proto: p, Inputs: m.Inputs, Outputs: m.Outputs, shapes: m.shapes, cgrads: m.cgrads, rgrads: m.rgrads}
+	return &Model{Proto: p, Inputs: m.Inputs, Outputs: m.Outputs, shapes: m.shapes, cgrads: m.cgrads, rgrads: m.rgrads, bgrads: m.bgrads}
 }
 
 // ValueInfo describes a graph input or output.
@@ -169,12 +187,18 @@ func (b *Builder) Finish() *Model {
 			rgrads = append(rgrads, ReluGrad{DX: r[0].name, Y: r[1].name, DY: r[2].name})
 		}
 	}
+	var bgrads []BatchNormGrad
+	for _, r := range b.bgrads {
+		if isLive[r.dx.node] && isLive[r.dscale.node] && isLive[r.dbias.node] {
+			bgrads = append(bgrads, BatchNormGrad{Y: r.y.name, DY: r.dy.name, DX: r.dx.name, DScale: r.dscale.name, DBias: r.dbias.name})
+		}
+	}
 	m := &Model{Proto: &onnxpb.ModelProto{
 		IrVersion:    ptr(onnx.IRVersionFor(opset)),
 		ProducerName: &producer,
 		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: &domain, Version: &opset}},
 		Graph:        g,
-	}, shapes: shapes, cgrads: cgrads, rgrads: rgrads}
+	}, shapes: shapes, cgrads: cgrads, rgrads: rgrads, bgrads: bgrads}
 	for _, v := range b.inputs {
 		m.Inputs = append(m.Inputs, ValueInfo{v.name, v.dtype, v.Shape()})
 	}

@@ -797,7 +797,7 @@ func gradBatchNormTraining(n *Node, x, scale, g *Value) []*Value {
 	invStd := Reciprocal(Sqrt(Add(ReduceMean(Mul(d, d), axes, true), b.Scalar(n.AttrFloat("epsilon", 1e-5)))))
 	sumG := ReduceSum(g, axes, true)
 	sumGD := ReduceSum(Mul(g, d), axes, true)
-	return []*Value{
+	grads := []*Value{
 		n.IfNeeded(0, func() *Value {
 			a := Mul(Reshape(scale, cs...), invStd)
 			bCoef := Neg(Mul(Mul(a, Mul(invStd, invStd)), Mul(sumGD, invM)))
@@ -808,7 +808,16 @@ func gradBatchNormTraining(n *Node, x, scale, g *Value) []*Value {
 		n.IfNeeded(2, func() *Value { return Reshape(sumG, channels) }),
 		nil, nil,
 	}
+	if grads[0] != nil && grads[1] != nil && grads[2] != nil { // for lowering (Model.BatchNormGrads)
+		b.bgrads = append(b.bgrads, bnGradRecord{y: n.Output(0), dy: g, dx: grads[0], dscale: grads[1], dbias: grads[2]})
+	}
+	return grads
 }
+
+// bnGradRecord is a training-mode BatchNormalization gradient
+// gradBatchNormTraining built: what the model reports as a BatchNormGrad
+// if its outputs are live.
+type bnGradRecord struct{ y, dy, dx, dscale, dbias *Value }
 
 // channelAxes returns every axis of x but the channel axis 1.
 func channelAxes(x *Value) []int64 {

@@ -162,7 +162,7 @@ func TestForSessionKeepsCUDAAndStandardGraphs(t *testing.T) {
 		onednn  map[string]int // ops of the onednn domain
 	}{
 		{ort.Options{Kernels: ort.Blocked}, true, map[string]int{}},
-		{ort.Options{Kernels: ort.OneDNN}, true, map[string]int{onednn.OpConvWeightGrad: 20, onednn.OpConvInputGrad: 19, onednn.OpReluGrad: 17}},
+		{ort.Options{Kernels: ort.OneDNN}, true, map[string]int{onednn.OpConv: 20, onednn.OpBatchNormTraining: 20, onednn.OpBatchNormTrainingGrad: 20, onednn.OpConvWeightGrad: 20, onednn.OpConvInputGrad: 19, onednn.OpReluGrad: 17}},
 		{ort.Options{Kernels: ort.Standard}, false, map[string]int{}},
 		{ort.Options{Device: ort.Device{CUDA: true}}, false, map[string]int{}},
 		{ort.Options{Device: ort.Device{CUDA: true}, Kernels: ort.OneDNN}, false, map[string]int{}},

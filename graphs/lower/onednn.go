@@ -39,6 +39,47 @@ func ConvGrads(m *graphs.Model, use func(graphs.ConvGrad) bool) (*graphs.Model, 
 	return replace(m, kernels)
 }
 
+// Convs returns m with every eligible forward convolution on oneDNN's
+// forward primitive,
+//
+//	Y = Conv(X, W)  →  Y = ai.taet.onednn.Conv(X, W; strides, pads, dilations, kernel_shape, group)
+//
+// and how many it replaced. A convolution is eligible when it is 2-D (X and
+// W of rank 4), has no bias, uses explicit pads (no auto_pad) and its
+// weights are not computed from constants alone (the runtime pre-packs
+// those and fuses what follows, see constants). m is not modified.
+func Convs(m *graphs.Model) (*graphs.Model, int, error) {
+	consts := constants(m.Proto.GetGraph())
+	kernels := map[string]*onnxpb.NodeProto{}
+	for _, n := range m.Proto.GetGraph().GetNode() {
+		in := n.GetInput()
+		if n.GetOpType() != "Conv" || n.GetDomain() != "" || len(in) != 2 || len(n.GetOutput()) != 1 || consts[in[1]] {
+			continue
+		}
+		x, okX := m.ValueShape(in[0])
+		w, okW := m.ValueShape(in[1])
+		if !okX || !okW || len(x) != 4 || len(w) != 4 {
+			continue
+		}
+		attrs := []*onnxpb.AttributeProto{ints("dilations", 1, 1), intAttr("group", 1), ints("kernel_shape", w[2], w[3]),
+			ints("pads", 0, 0, 0, 0), ints("strides", 1, 1)}
+		explicit := true
+		for _, a := range n.GetAttribute() {
+			switch a.GetName() {
+			case "dilations", "group", "kernel_shape", "pads", "strides":
+				i := slices.IndexFunc(attrs, func(b *onnxpb.AttributeProto) bool { return b.GetName() == a.GetName() })
+				attrs[i] = a
+			case "auto_pad":
+				explicit = explicit && string(a.GetS()) == "NOTSET"
+			}
+		}
+		if explicit {
+			kernels[n.GetOutput()[0]] = node(onednn.OpConv, onednn.Domain, n.GetOutput()[0], in, attrs)
+		}
+	}
+	return replace(m, kernels)
+}
+
 // ReluGrads returns m with the producer of every ReLU gradient m records
 // (graphs.Model.ReluGrads) replaced by one pass of oneDNN's backward ReLU,
 //
@@ -54,23 +95,69 @@ func ReluGrads(m *graphs.Model) (*graphs.Model, int, error) {
 	return replace(m, kernels)
 }
 
+// BatchNorms returns m with every training-mode BatchNormalization whose
+// gradient m records (graphs.Model.BatchNormGrads), and that gradient, on
+// oneDNN's batch normalization:
+//
+//	Y, RM', RV' = BatchNormalization(X, scale, bias, RM, RV; training_mode=1)
+//	  → Y, RM', RV', μ, σ² = ai.taet.onednn.BatchNormTraining(X, scale, bias, RM, RV; epsilon, momentum)
+//	DX, DScale, DBias = ai.taet.onednn.BatchNormTrainingGrad(X, DY, scale, bias, μ, σ²; epsilon)
+//
+// the gradient reading the batch statistics the forward kernel returns
+// instead of recomputing them, and the reductions and elementwise ops that
+// computed it dropped; and how many kernels it put in (two per layer).
+func BatchNorms(m *graphs.Model) (*graphs.Model, int, error) {
+	forward := map[string]*onnxpb.NodeProto{} // training-mode BatchNormalizations by Y
+	for _, n := range m.Proto.GetGraph().GetNode() {
+		if n.GetOpType() == "BatchNormalization" && n.GetDomain() == "" && len(n.GetOutput()) == 3 && attrInt(n, "training_mode", 0) == 1 {
+			forward[n.GetOutput()[0]] = n
+		}
+	}
+	kernels := map[string]*onnxpb.NodeProto{}
+	for _, g := range m.BatchNormGrads() {
+		f, ok := forward[g.Y]
+		if !ok {
+			continue
+		}
+		eps := floatAttr("epsilon", attrFloat(f, "epsilon", 1e-5))
+		mean, variance := g.Y+"/onednn/mean", g.Y+"/onednn/var"
+		in := f.GetInput()
+		kernels[g.Y] = nodeOuts(onednn.OpBatchNormTraining, in, append(slices.Clone(f.GetOutput()), mean, variance),
+			eps, floatAttr("momentum", attrFloat(f, "momentum", 0.9)))
+		grad := nodeOuts(onednn.OpBatchNormTrainingGrad, []string{in[0], g.DY, in[1], in[2], mean, variance},
+			[]string{g.DX, g.DScale, g.DBias}, eps)
+		kernels[g.DX], kernels[g.DScale], kernels[g.DBias] = grad, grad, grad
+	}
+	return replace(m, kernels)
+}
+
+// nodeOuts returns a node of the onednn domain with several outputs.
+func nodeOuts(op string, in, out []string, attrs ...*onnxpb.AttributeProto) *onnxpb.NodeProto {
+	return &onnxpb.NodeProto{OpType: &op, Domain: ptr(onednn.Domain), Input: in, Output: out, Attribute: attrs}
+}
+
 // replace returns m with the producer of each value in kernels replaced by
 // its node (named after the producer), the nodes no output needs any more
-// dropped, and the onednn domain imported; and how many it replaced.
+// dropped, and the onednn domain imported; and how many nodes it put in. A
+// node keyed by several values goes in once, where the first of their
+// producers was: its inputs must be computed before that.
 func replace(m *graphs.Model, kernels map[string]*onnxpb.NodeProto) (*graphs.Model, int, error) {
 	src := m.Proto.GetGraph()
 	var nodes []*onnxpb.NodeProto
-	count := 0
+	placed := map[*onnxpb.NodeProto]bool{}
 	for _, n := range src.GetNode() {
-		k, ok := kernels[single(n.GetOutput())]
-		if !ok || n.GetDomain() == onednn.Domain { // not one, or replaced already
+		i := slices.IndexFunc(n.GetOutput(), func(out string) bool { return kernels[out] != nil })
+		if i < 0 || n.GetDomain() == onednn.Domain { // not one, or replaced already
 			nodes = append(nodes, n)
 			continue
 		}
-		k.Name = ptr(n.GetName() + "/onednn")
-		nodes = append(nodes, k)
-		count++
+		if k := kernels[n.GetOutput()[i]]; !placed[k] {
+			k.Name = ptr(n.GetName() + "/onednn")
+			nodes = append(nodes, k)
+			placed[k] = true
+		}
 	}
+	count := len(placed)
 	if count == 0 {
 		return m, 0, nil
 	}
@@ -88,12 +175,24 @@ func replace(m *graphs.Model, kernels map[string]*onnxpb.NodeProto) (*graphs.Mod
 	return m.WithProto(p), count, nil
 }
 
-// single returns the only element of outs, or "".
-func single(outs []string) string {
-	if len(outs) != 1 {
-		return ""
+// attrInt returns n's integer attribute name, or def where n has none.
+func attrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
+	for _, a := range n.GetAttribute() {
+		if a.GetName() == name {
+			return a.GetI()
+		}
 	}
-	return outs[0]
+	return def
+}
+
+// attrFloat returns n's float attribute name, or def where n has none.
+func attrFloat(n *onnxpb.NodeProto, name string, def float32) float32 {
+	for _, a := range n.GetAttribute() {
+		if a.GetName() == name {
+			return a.GetF()
+		}
+	}
+	return def
 }
 
 // live returns the nodes (in topological order) that some graph output

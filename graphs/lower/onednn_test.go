@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/taet-ml/taet/graphs"
@@ -61,9 +62,9 @@ var wgradCases = []wgradCase{
 	{name: "convtranspose/stride2", n: 2, c: 8, h: 4, w: 4, m: 6, k: 3, stride: 2, pad: 1, dilate: 1, group: 1, transpose: true},
 }
 
-// model returns the graph of tc's gradients: inputs x, w and dy (the
-// output gradient), outputs w_grad and x_grad of Σ(conv(x; w)·dy), and the
-// inputs' values.
+// model returns the graph of tc's convolution and its gradients: inputs x,
+// w and dy (the output gradient), outputs y = conv(x; w) and w_grad and
+// x_grad of Σ(y·dy), and the inputs' values.
 func (tc wgradCase) model(t *testing.T) (*graphs.Model, []ortest.Tensor) {
 	t.Helper()
 	o := tc.opts()
@@ -80,6 +81,7 @@ func (tc wgradCase) model(t *testing.T) (*graphs.Model, []ortest.Tensor) {
 		}
 		dy := b.Input("dy", onnx.Float, y.Shape()...)
 		grads := graphs.Grad(graphs.ReduceSum(graphs.Mul(y, dy), nil, false), []*graphs.Value{w, x})
+		b.Output("y", y)
 		b.Output("w_grad", grads[0])
 		b.Output("x_grad", grads[1])
 		shapes = [3][]int64{x.Shape(), w.Shape(), y.Shape()}
@@ -125,23 +127,39 @@ func closeTo(got, want []float32) error {
 // allGrads gives every convolution gradient to oneDNN.
 func allGrads(graphs.ConvGrad) bool { return true }
 
-// TestConvGradsMatchTheStandardSubgraphs runs each case's weight and input
-// gradients as written (k² strided Slices and Gemms; a Conv with flipped
-// weights or a ConvTranspose) and on oneDNN's backward convolutions: they
-// agree, and the lowering replaced both subgraphs (the weight gradient only
-// for a ConvTranspose, whose input gradient is a plain Conv), leaving no
-// Gemm, Slice or ConvTranspose behind.
+// lowerConvs returns m with its convolution gradients (ConvGrads) and then
+// its forward convolutions (Convs) on oneDNN, and how many of each it replaced.
+func lowerConvs(t *testing.T, m *graphs.Model) (low *graphs.Model, grads, convs int) {
+	t.Helper()
+	low, grads, err := lower.ConvGrads(m, allGrads)
+	if err == nil {
+		low, convs, err = lower.Convs(low)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return low, grads, convs
+}
+
+// TestConvGradsMatchTheStandardSubgraphs runs each case's convolution and its
+// weight and input gradients as written (a Conv; k² strided Slices and
+// Gemms; a Conv with flipped weights or a ConvTranspose) and on oneDNN's
+// forward and backward convolutions: they agree, and the lowering replaced
+// the convolution and both subgraphs (for a ConvTranspose, the weight
+// gradient and the plain Conv of its input gradient), leaving no standard
+// Conv, Gemm or Slice, and no ConvTranspose but a ConvTranspose case's own.
 func TestConvGradsMatchTheStandardSubgraphs(t *testing.T) {
 	initOneDNN(t)
 	for _, tc := range wgradCases {
 		t.Run(tc.name, func(t *testing.T) {
 			m, in := tc.model(t)
-			low, n, err := lower.ConvGrads(m, allGrads)
-			if want := map[bool]int{false: 2, true: 1}[tc.transpose]; err != nil || n != want {
-				t.Fatalf("replaced %d gradients (%v), want %d", n, err, want)
+			low, grads, convs := lowerConvs(t, m)
+			if want := map[bool]int{false: 2, true: 1}[tc.transpose]; grads != want || convs != 1 {
+				t.Fatalf("replaced %d gradients and %d convolutions, want %d and 1", grads, convs, want)
 			}
 			for _, nd := range low.Proto.GetGraph().GetNode() {
-				if op := nd.GetOpType(); op == "Gemm" || op == "Slice" || op == "ConvTranspose" || op == "Conv" && !tc.transpose {
+				op := nd.GetOpType()
+				if nd.GetDomain() == "" && (op == "Gemm" || op == "Slice" || op == "Conv" || op == "ConvTranspose" && !tc.transpose) {
 					t.Errorf("%s %s left in the lowered graph", op, nd.GetName())
 				}
 			}
@@ -156,8 +174,8 @@ func TestConvGradsMatchTheStandardSubgraphs(t *testing.T) {
 	}
 }
 
-// TestConvGradsWrongAttributesFail: the comparison above catches either
-// kernel getting a wrong stride, padding, dilation or group count: each is
+// TestConvGradsWrongAttributesFail: the comparison above catches any of the
+// three kernels getting a wrong stride, padding, dilation or group count: each is
 // either refused (the shapes do not fit) or gives other numbers. The
 // mutations keep the shapes where they can (pads shifted between top and
 // bottom), so the numbers themselves must differ.
@@ -198,12 +216,13 @@ func TestConvGradsWrongAttributesFail(t *testing.T) {
 	for _, tc := range wgradCases {
 		m, in := tc.model(t)
 		want := ortest.RunWith(t, m, ort.Standard, in...)
-		low, _, err := lower.ConvGrads(m, allGrads)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, op := range []string{onednn.OpConvWeightGrad, onednn.OpConvInputGrad} {
-			out := slices.Index(m.OutputNames(), map[string]string{onednn.OpConvWeightGrad: "w_grad", onednn.OpConvInputGrad: "x_grad"}[op])
+		low, _, _ := lowerConvs(t, m)
+		for _, op := range []string{onednn.OpConv, onednn.OpConvWeightGrad, onednn.OpConvInputGrad} {
+			computes := map[string]string{onednn.OpConv: "y", onednn.OpConvWeightGrad: "w_grad", onednn.OpConvInputGrad: "x_grad"}[op]
+			if op == onednn.OpConv && tc.transpose {
+				computes = "x_grad" // a ConvTranspose's input gradient is a Conv
+			}
+			out := slices.Index(m.OutputNames(), computes)
 			for _, mu := range mutations {
 				p := proto.Clone(low.Proto).(*onnxpb.ModelProto) // the lowered graph shares m's nodes
 				var a *onnxpb.AttributeProto
@@ -264,5 +283,92 @@ func TestReluGradsMatchTheStandardSubgraph(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("x_grad[%d] (x %g, dy %g): %g, want %g", i, x[i], dy[i], got[i], want[i])
 		}
+	}
+}
+
+// bnModel returns a training-mode BatchNormalization of x (shape) and its
+// gradients: inputs x, scale, bias, the running mean and variance and dy,
+// outputs y, the updated running statistics and x_grad, scale_grad and
+// bias_grad of Σ(y·dy); and the inputs' values (x off-centre and scaled,
+// so the statistics matter).
+func bnModel(t *testing.T, shape ...int64) (*graphs.Model, []ortest.Tensor) {
+	t.Helper()
+	c := shape[1]
+	m, err := graphs.Build("bn", func(b *graphs.Builder) {
+		x := b.Input("x", onnx.Float, shape...)
+		scale, bias := b.Input("scale", onnx.Float, c), b.Input("bias", onnx.Float, c)
+		rm, rv := b.Input("running_mean", onnx.Float, c), b.Input("running_var", onnx.Float, c)
+		dy := b.Input("dy", onnx.Float, shape...)
+		y, mean, variance := graphs.BatchNormalizationTraining(x, scale, bias, rm, rv, graphs.BatchNormOpts{Momentum: 0.8, Epsilon: 1e-3})
+		grads := graphs.Grad(graphs.ReduceSum(graphs.Mul(y, dy), nil, false), []*graphs.Value{x, scale, bias})
+		for i, name := range []string{"y", "new_mean", "new_var", "x_grad", "scale_grad", "bias_grad"} {
+			b.Output(name, []*graphs.Value{y, mean, variance, grads[0], grads[1], grads[2]}[i])
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(21, uint64(product(shape))))
+	normal := func(n int64, mean, sd float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(mean + sd*rng.NormFloat64())
+		}
+		return v
+	}
+	n := product(shape)
+	return m, []ortest.Tensor{
+		ortest.F32(normal(n, 0.7, 2), shape...), ortest.F32(normal(c, 1, 0.3), c), ortest.F32(normal(c, 0, 0.3), c),
+		ortest.F32(normal(c, 0, 1), c), ortest.F32(normal(c, 2, 0.1), c), ortest.F32(normal(n, 0, 1), shape...),
+	}
+}
+
+// TestBatchNormsMatchTheStandardSubgraph runs training-mode BatchNorm and its
+// gradient as written (ONNX Runtime's BatchNormalization; the rule's
+// reductions and elementwise ops) and on oneDNN's batch normalization, for
+// images, sequences and plain features: outputs, running statistics and
+// gradients agree, and the lowering left no reduction behind. The same
+// comparison fails when either kernel gets a wrong epsilon or the forward
+// one a wrong momentum.
+func TestBatchNormsMatchTheStandardSubgraph(t *testing.T) {
+	initOneDNN(t)
+	for _, shape := range [][]int64{{4, 3, 5, 6}, {3, 4, 7}, {6, 5}} {
+		t.Run(fmt.Sprint(shape), func(t *testing.T) {
+			m, in := bnModel(t, shape...)
+			low, k, err := lower.BatchNorms(m)
+			if err != nil || k != 2 {
+				t.Fatalf("put in %d kernels (%v), want 2", k, err)
+			}
+			for _, nd := range low.Proto.GetGraph().GetNode() {
+				if op := nd.GetOpType(); nd.GetDomain() == "" && (strings.HasPrefix(op, "Reduce") || op == "BatchNormalization") {
+					t.Errorf("%s %s left in the lowered graph", op, nd.GetName())
+				}
+			}
+			want := ortest.RunWith(t, m, ort.Standard, in...)
+			got := ortest.RunWith(t, low, ort.OneDNN, in...)
+			for i, o := range m.Outputs {
+				if err := closeTo(got[i].F, want[i].F); err != nil {
+					t.Errorf("%s%s", o.Name, err)
+				}
+			}
+			for _, mu := range []struct{ op, attr, output string }{
+				{onednn.OpBatchNormTraining, "epsilon", "y"},
+				{onednn.OpBatchNormTraining, "momentum", "new_var"},
+				{onednn.OpBatchNormTrainingGrad, "epsilon", "x_grad"},
+			} {
+				p := proto.Clone(low.Proto).(*onnxpb.ModelProto)
+				for _, nd := range p.GetGraph().GetNode() {
+					for _, a := range nd.GetAttribute() {
+						if nd.GetOpType() == mu.op && a.GetName() == mu.attr {
+							a.F = ptr(a.GetF() * 3)
+						}
+					}
+				}
+				out := slices.Index(m.OutputNames(), mu.output)
+				if got := ortest.RunWith(t, low.WithProto(p), ort.OneDNN, in...); closeTo(got[out].F, want[out].F) == nil {
+					t.Errorf("%s with a wrong %s gives the right %s", mu.op, mu.attr, mu.output)
+				}
+			}
+		})
 	}
 }

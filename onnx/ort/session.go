@@ -54,9 +54,10 @@ const (
 	Blocked
 	// Standard runs the graph as written.
 	Standard
-	// OneDNN is Blocked, with the convolutions' weight and input gradients
-	// and the ReLU gradients computed by oneDNN (package onednn), where
-	// libdnnl.so.2 loads.
+	// OneDNN computes the convolutions (forward, weight and input
+	// gradients), training-mode BatchNorm and its gradient and the ReLU
+	// gradients on oneDNN (package onednn), where libdnnl.so.2 loads, and
+	// lowers what else it can as Blocked does.
 	OneDNN
 )
 

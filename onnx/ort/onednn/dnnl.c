@@ -30,6 +30,8 @@
 	X(dnnl_dilated_convolution_backward_data_desc_init)                 \
 	X(dnnl_eltwise_forward_desc_init)                                   \
 	X(dnnl_eltwise_backward_desc_init)                                  \
+	X(dnnl_batch_normalization_forward_desc_init)                       \
+	X(dnnl_batch_normalization_backward_desc_init)                      \
 	X(dnnl_primitive_desc_create)                                       \
 	X(dnnl_primitive_desc_destroy)                                      \
 	X(dnnl_primitive_create)                                            \
@@ -85,17 +87,21 @@ const char *taet_dnnl_version(int v[3]) {
 
 // ---- The convolution gradients ---------------------------------------------
 //
-// Both ops describe the convolution y = conv(x; w) they differentiate by its
-// attributes; oneDNN's backward primitives take x [N,C,H,W], w [M,C/g,kH,kW]
-// (5-D [g,M/g,C/g,kH,kW] when grouped) and dy [N,M,OH,OW].
+// The three ops describe the convolution y = conv(x; w) they compute or
+// differentiate by its attributes; oneDNN's primitives take x [N,C,H,W],
+// w [M,C/g,kH,kW] (5-D [g,M/g,C/g,kH,kW] when grouped) and y or dy [N,M,OH,OW].
 //
+//	Conv(x, w; strides, pads, dilations, kernel_shape, group) → y
 //	ConvWeightGrad(x, dy; strides, pads, dilations, kernel_shape, group) → dw
 //	ConvInputGrad(dy, w; strides, pads, dilations, kernel_shape, group, input_shape) → dx
 
-// kind is which gradient a kernel computes.
-typedef enum { WEIGHT_GRAD, INPUT_GRAD, RELU_GRAD } kind;
+// kind is what a kernel computes.
+typedef enum { CONV, WEIGHT_GRAD, INPUT_GRAD, RELU_GRAD, BN, BN_GRAD } kind;
 
-static const char *kind_name[] = {"ConvWeightGrad", "ConvInputGrad", "ReluGrad"};
+static const char *kind_name[] = {"Conv", "ConvWeightGrad", "ConvInputGrad", "ReluGrad", "BatchNormTraining", "BatchNormTrainingGrad"};
+
+// The inputs and outputs of each kind.
+static const size_t kind_inputs[] = {2, 2, 2, 2, 5, 6}, kind_outputs[] = {1, 1, 1, 1, 5, 3};
 
 // taet_op is a custom operator with the OpenMP thread count its kernels
 // use; ORT hands &op back to the callbacks.
@@ -142,9 +148,9 @@ typedef struct {
 	kernel base;
 	kind kind;
 	int64_t strides[2], pads[4], dilations[2], kernel[2], group, input_shape[4];
-	int64_t x[4], dy[4]; // the shapes prim was built for; x[0] == 0: none yet
+	int64_t x[4], dy[4]; // the shapes prim was built for (dy: y's for Conv); x[0] == 0: none yet
 	dnnl_primitive_t prim;
-	arg src, dst, wei;  // x or dx, dy, w or dw
+	arg src, dst, wei;  // x or dx, y or dy, w or dw
 	OrtMemoryInfo *cpu; // where the inner layouts' memory comes from
 } conv;
 
@@ -154,8 +160,8 @@ static ONNXTensorElementDataType op_type(const OrtCustomOp *op, size_t i) {
 	(void)op, (void)i;
 	return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT;
 }
-static size_t op_inputs(const OrtCustomOp *op) { (void)op; return 2; }
-static size_t op_outputs(const OrtCustomOp *op) { (void)op; return 1; }
+static size_t op_inputs(const OrtCustomOp *op) { return kind_inputs[((const taet_op *)op)->kind]; }
+static size_t op_outputs(const OrtCustomOp *op) { return kind_outputs[((const taet_op *)op)->kind]; }
 static OrtCustomOpInputOutputCharacteristic op_required(const OrtCustomOp *op, size_t i) {
 	(void)op, (void)i;
 	return INPUT_OUTPUT_REQUIRED;
@@ -299,8 +305,8 @@ static dnnl_status_t arg_init(arg *a, const dnnl_memory_desc_t *plain, const dnn
 	return s;
 }
 
-// conv_build makes the backward primitive for x [N,C,H,W] and dy
-// [N,M,OH,OW], given in plain layouts (NCHW, OIHW or GOIHW), on the
+// conv_build makes the primitive (forward or backward) for x [N,C,H,W] and
+// y or dy [N,M,OH,OW], given in plain layouts (NCHW, OIHW or GOIHW), on the
 // layouts oneDNN prefers (format any), reordered from and to the plain
 // ones where they differ. On the plain layouts themselves oneDNN 2.6 runs an
 // im2col + GEMM weight gradient, 6× slower than its blocked one with the
@@ -332,6 +338,13 @@ static OrtStatus *conv_build(conv *c, const int64_t x[4], const int64_t dy[4]) {
 	                                                       &src_any, &w_any, NULL, &dst_any, strides, dil, pl, pr),
 	         "forward descriptor");
 	DNNL_TRY(&c->base, dn.dnnl_primitive_desc_create(&fwd, &fd, NULL, dn.engine, NULL), "forward primitive descriptor");
+	if (c->kind == CONV) {
+		DNNL_TRY(&c->base, dn.dnnl_primitive_create(&c->prim, fwd), "forward primitive");
+		DNNL_TRY(&c->base, arg_init(&c->src, &src_md, dn.dnnl_primitive_desc_query_md(fwd, dnnl_query_src_md, 0), 1), "input memory");
+		DNNL_TRY(&c->base, arg_init(&c->dst, &dst_md, dn.dnnl_primitive_desc_query_md(fwd, dnnl_query_dst_md, 0), 0), "output memory");
+		DNNL_TRY(&c->base, arg_init(&c->wei, &w_md, dn.dnnl_primitive_desc_query_md(fwd, dnnl_query_weights_md, 0), 1), "weight memory");
+		goto built;
+	}
 	if (c->kind == WEIGHT_GRAD) {
 		DNNL_TRY(&c->base, dn.dnnl_dilated_convolution_backward_weights_desc_init(&bd, dnnl_convolution_direct, &src_any, &w_any,
 		                                                                NULL, &dst_any, strides, dil, pl, pr),
@@ -349,6 +362,7 @@ static OrtStatus *conv_build(conv *c, const int64_t x[4], const int64_t dy[4]) {
 	DNNL_TRY(&c->base, arg_init(&c->dst, &dst_md, dn.dnnl_primitive_desc_query_md(bwd, dnnl_query_diff_dst_md, 0), 1), "gradient memory");
 	DNNL_TRY(&c->base, arg_init(&c->wei, &w_md, dn.dnnl_primitive_desc_query_md(bwd, wgrad ? dnnl_query_diff_weights_md : dnnl_query_weights_md, 0), !wgrad),
 	         "weight memory");
+built:
 	memcpy(c->x, x, sizeof c->x);
 	memcpy(c->dy, dy, sizeof c->dy);
 done:
@@ -368,8 +382,9 @@ static dnnl_status_t reorder(conv *c, arg *a) {
 // mem returns the memory the primitive reads or writes for a.
 static dnnl_memory_t mem(arg *a) { return a->inner ? a->inner : a->user; }
 
-// conv_compute: ConvWeightGrad's dw [M, C/g, kH, kW] from x [N, C, H, W] and
-// dy [N, M, OH, OW], or ConvInputGrad's dx [input_shape] from dy and w.
+// conv_compute: Conv's y [N, M, OH, OW] from x [N, C, H, W] and w [M, C/g,
+// kH, kW], ConvWeightGrad's dw from x and dy [N, M, OH, OW], or
+// ConvInputGrad's dx [input_shape] from dy and w.
 static OrtStatus *conv_compute(void *k, OrtKernelContext *ctx) {
 	conv *c = k;
 	const OrtApi *api = c->base.api;
@@ -382,9 +397,23 @@ static OrtStatus *conv_compute(void *k, OrtKernelContext *ctx) {
 		RETURN_IF(shape4(c, in0, "x", x));
 		RETURN_IF(shape4(c, in1, "dy", dy));
 	} else {
-		RETURN_IF(shape4(c, in0, "dy", dy));
-		RETURN_IF(shape4(c, in1, "w", w));
-		memcpy(x, c->input_shape, sizeof x);
+		if (c->kind == CONV) {
+			RETURN_IF(shape4(c, in0, "x", x));
+			RETURN_IF(shape4(c, in1, "w", w));
+			dy[0] = x[0], dy[1] = w[0];
+			for (int a = 0; a < 2; a++) {
+				int64_t span = c->dilations[a] * (c->kernel[a] - 1) + 1;
+				dy[2 + a] = (x[2 + a] + c->pads[a] + c->pads[2 + a] - span) / c->strides[a] + 1;
+				if (dy[2 + a] < 1) {
+					return status(api, ORT_INVALID_ARGUMENT, "%s %s: x has %lld along axis %d, less than the padded kernel's %lld",
+					              op, c->base.name, (long long)x[2 + a], 2 + a, (long long)span);
+				}
+			}
+		} else {
+			RETURN_IF(shape4(c, in0, "dy", dy));
+			RETURN_IF(shape4(c, in1, "w", w));
+			memcpy(x, c->input_shape, sizeof x);
+		}
 		if (w[0] != dy[1] || w[1] * c->group != x[1] || w[2] != c->kernel[0] || w[3] != c->kernel[1]) {
 			return status(api, ORT_INVALID_ARGUMENT, "%s %s: w [%lld %lld %lld %lld] does not fit dy's %lld channels, input_shape's %lld, group %lld and kernel_shape",
 			              op, c->base.name, (long long)w[0], (long long)w[1], (long long)w[2], (long long)w[3],
@@ -409,6 +438,8 @@ static OrtStatus *conv_compute(void *k, OrtKernelContext *ctx) {
 	if (c->kind == WEIGHT_GRAD) {
 		int64_t wd[4] = {dy[1], x[1] / g, c->kernel[0], c->kernel[1]};
 		RETURN_IF(api->KernelContext_GetOutput(ctx, 0, wd, 4, &outv));
+	} else if (c->kind == CONV) {
+		RETURN_IF(api->KernelContext_GetOutput(ctx, 0, dy, 4, &outv));
 	} else {
 		RETURN_IF(api->KernelContext_GetOutput(ctx, 0, x, 4, &outv));
 	}
@@ -428,7 +459,11 @@ static OrtStatus *conv_compute(void *k, OrtKernelContext *ctx) {
 	if (c->x[0] == 0 || memcmp(c->x, x, sizeof c->x) != 0 || memcmp(c->dy, dy, sizeof c->dy) != 0) {
 		if ((err = conv_build(c, x, dy)) != NULL) goto done;
 	}
-	if (c->kind == WEIGHT_GRAD) {
+	if (c->kind == CONV) {
+		DNNL_TRY(&c->base, dn.dnnl_memory_set_data_handle(c->src.user, p0), "input handle");
+		DNNL_TRY(&c->base, dn.dnnl_memory_set_data_handle(c->wei.user, p1), "weight handle");
+		DNNL_TRY(&c->base, dn.dnnl_memory_set_data_handle(c->dst.user, po), "output handle");
+	} else if (c->kind == WEIGHT_GRAD) {
 		DNNL_TRY(&c->base, dn.dnnl_memory_set_data_handle(c->src.user, p0), "input handle");
 		DNNL_TRY(&c->base, dn.dnnl_memory_set_data_handle(c->dst.user, p1), "gradient handle");
 		DNNL_TRY(&c->base, dn.dnnl_memory_set_data_handle(c->wei.user, po), "weight gradient handle");
@@ -447,6 +482,9 @@ static OrtStatus *conv_compute(void *k, OrtKernelContext *ctx) {
 		}
 		DNNL_TRY(&c->base, dn.dnnl_memory_set_data_handle(a->inner, a->buf), "reordered handle");
 	}
+	dnnl_exec_arg_t fargs[] = {
+		{DNNL_ARG_SRC, mem(&c->src)}, {DNNL_ARG_WEIGHTS, mem(&c->wei)}, {DNNL_ARG_DST, mem(&c->dst)},
+	};
 	dnnl_exec_arg_t wargs[] = {
 		{DNNL_ARG_SRC, mem(&c->src)}, {DNNL_ARG_DIFF_DST, mem(&c->dst)}, {DNNL_ARG_DIFF_WEIGHTS, mem(&c->wei)},
 	};
@@ -456,7 +494,7 @@ static OrtStatus *conv_compute(void *k, OrtKernelContext *ctx) {
 	for (int i = 0; i < 3; i++) {
 		if (all[i]->input) DNNL_TRY(&c->base, reorder(c, all[i]), "reorder an input");
 	}
-	DNNL_TRY(&c->base, dn.dnnl_primitive_execute(c->prim, c->base.stream, 3, c->kind == WEIGHT_GRAD ? wargs : dargs), "execute");
+	DNNL_TRY(&c->base, dn.dnnl_primitive_execute(c->prim, c->base.stream, 3, c->kind == CONV ? fargs : c->kind == WEIGHT_GRAD ? wargs : dargs), "execute");
 	for (int i = 0; i < 3; i++) {
 		if (!all[i]->input) DNNL_TRY(&c->base, reorder(c, all[i]), "reorder the output");
 	}
@@ -522,7 +560,7 @@ static OrtStatus *count(const OrtApi *api, const OrtValue *v, int64_t *n, int64_
 	size_t c = 0;
 	OrtStatus *s = api->GetTensorShapeElementCount(info, &c);
 	if (s == NULL) s = api->GetDimensionsCount(info, rank);
-	if (s == NULL && *rank > 8) s = api->CreateStatus(ORT_INVALID_ARGUMENT, "ReluGrad: rank above 8");
+	if (s == NULL && *rank > 8) s = api->CreateStatus(ORT_INVALID_ARGUMENT, "a tensor of rank above 8");
 	if (s == NULL) s = api->GetDimensions(info, shape, *rank);
 	api->ReleaseTensorTypeAndShapeInfo(info);
 	*n = (int64_t)c;
@@ -587,6 +625,170 @@ done:
 	return err;
 }
 
+// ---- BatchNormTraining, BatchNormTrainingGrad -------------------------------
+//
+//	BatchNormTraining(x, scale, bias, running_mean, running_var; epsilon, momentum)
+//	  → y, running_mean', running_var', mean, var
+//	BatchNormTrainingGrad(x, dy, scale, bias, mean, var; epsilon) → dx, dscale, dbias
+//
+// x [N, C, …] is normalised per channel with the batch's mean and biased
+// variance var (÷ N·S, S the product of the axes after C):
+// y = scale·(x − mean)/√(var + ε) + bias, and the running statistics are
+// updated as ONNX BatchNormalization-15 does, running' = momentum·running +
+// (1 − momentum)·batch. The gradient takes the statistics the forward op
+// returned: dx = (scale/σ)·(dy − mean(dy) − x̂·mean(dy·x̂)), dscale = Σ dy·x̂,
+// dbias = Σ dy. oneDNN's batch normalization (use_scale | use_shift), x
+// seen as [N, C, S, 1]: oneDNN 2.6's plain-layout kernel is 4-D only, and
+// [N, C, S] would run its reference one, 13× slower at [128, 64, 1024]. Its
+// backward primitive also wants the shift, which it does not read.
+
+// bnorm is one node's kernel and the primitive for the last shape.
+typedef struct {
+	kernel base;
+	kind kind;
+	float epsilon, momentum;
+	int64_t n, c, s; // the shape prim was built for; c == 0: none yet
+	dnnl_primitive_t prim;
+	dnnl_memory_t x, dst, dx, scale, shift, mean, var, dscale, dshift; // dst: y or dy
+} bnorm;
+
+static void bnorm_release(bnorm *b) {
+	if (b->prim) dn.dnnl_primitive_destroy(b->prim);
+	dnnl_memory_t *all[] = {&b->x, &b->dst, &b->dx, &b->scale, &b->shift, &b->mean, &b->var, &b->dscale, &b->dshift};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		if (*all[i]) dn.dnnl_memory_destroy(*all[i]);
+		*all[i] = NULL;
+	}
+	b->prim = NULL, b->c = 0;
+}
+
+static void bnorm_destroy(void *k) {
+	bnorm *b = k;
+	if (b == NULL) return;
+	bnorm_release(b);
+	kernel_free(&b->base);
+	free(b);
+}
+
+static OrtStatus *bnorm_create(const OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info, void **out) {
+	bnorm *b = calloc(1, sizeof *b);
+	if (b == NULL) return api->CreateStatus(ORT_FAIL, "batch normalization: out of memory");
+	b->kind = ((const taet_op *)op)->kind;
+	OrtStatus *s = kernel_init(&b->base, op, api, info);
+	if (s == NULL) s = api->KernelInfoGetAttribute_float(info, "epsilon", &b->epsilon);
+	if (s == NULL && b->kind == BN) s = api->KernelInfoGetAttribute_float(info, "momentum", &b->momentum);
+	if (s != NULL) {
+		bnorm_destroy(b);
+		return s;
+	}
+	if (!(b->epsilon > 0)) {
+		bnorm_destroy(b);
+		return status(api, ORT_INVALID_GRAPH, "%s %s: epsilon %g: want > 0", b->base.op, b->base.name, b->epsilon);
+	}
+	*out = b;
+	return NULL;
+}
+
+static OrtStatus *bnorm_build(bnorm *b, int64_t n, int64_t c, int64_t s) {
+	OrtStatus *err = NULL;
+	dnnl_primitive_desc_t fwd = NULL, bwd = NULL;
+	dnnl_dims_t d = {n, c, s, 1}, cd = {c};
+	dnnl_memory_desc_t md, cmd;
+	dnnl_batch_normalization_desc_t fd, bd;
+	unsigned flags = dnnl_use_scale | dnnl_use_shift;
+	bnorm_release(b);
+	DNNL_TRY(&b->base, dn.dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, dnnl_nchw), "layout");
+	DNNL_TRY(&b->base, dn.dnnl_memory_desc_init_by_tag(&cmd, 1, cd, dnnl_f32, dnnl_a), "channel layout");
+	DNNL_TRY(&b->base, dn.dnnl_batch_normalization_forward_desc_init(&fd, dnnl_forward_training, &md, b->epsilon, flags), "forward descriptor");
+	DNNL_TRY(&b->base, dn.dnnl_primitive_desc_create(&fwd, &fd, NULL, dn.engine, NULL), "forward primitive descriptor");
+	if (b->kind == BN) {
+		DNNL_TRY(&b->base, dn.dnnl_primitive_create(&b->prim, fwd), "forward primitive");
+	} else {
+		DNNL_TRY(&b->base, dn.dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &md, &md, b->epsilon, flags), "backward descriptor");
+		DNNL_TRY(&b->base, dn.dnnl_primitive_desc_create(&bwd, &bd, NULL, dn.engine, fwd), "backward primitive descriptor");
+		DNNL_TRY(&b->base, dn.dnnl_primitive_create(&b->prim, bwd), "backward primitive");
+		DNNL_TRY(&b->base, dn.dnnl_memory_create(&b->dx, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
+		DNNL_TRY(&b->base, dn.dnnl_memory_create(&b->dscale, &cmd, dn.engine, DNNL_MEMORY_NONE), "memory");
+		DNNL_TRY(&b->base, dn.dnnl_memory_create(&b->dshift, &cmd, dn.engine, DNNL_MEMORY_NONE), "memory");
+	}
+	DNNL_TRY(&b->base, dn.dnnl_memory_create(&b->x, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
+	DNNL_TRY(&b->base, dn.dnnl_memory_create(&b->dst, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
+	dnnl_memory_t *per_channel[] = {&b->scale, &b->shift, &b->mean, &b->var};
+	for (int i = 0; i < 4; i++) DNNL_TRY(&b->base, dn.dnnl_memory_create(per_channel[i], &cmd, dn.engine, DNNL_MEMORY_NONE), "memory");
+	b->n = n, b->c = c, b->s = s;
+done:
+	if (bwd) dn.dnnl_primitive_desc_destroy(bwd);
+	if (fwd) dn.dnnl_primitive_desc_destroy(fwd);
+	if (err != NULL) bnorm_release(b);
+	return err;
+}
+
+// bnorm_compute: BatchNormTraining's or BatchNormTrainingGrad's outputs
+// (see above) from its inputs.
+static OrtStatus *bnorm_compute(void *k, OrtKernelContext *ctx) {
+	bnorm *b = k;
+	const OrtApi *api = b->base.api;
+	size_t ins = kind_inputs[b->kind], outs = kind_outputs[b->kind];
+	const OrtValue *in[6];
+	void *ip[6], *op[5];
+	int64_t shape[8], cshape[8], n, total;
+	size_t rank, crank;
+	for (size_t i = 0; i < ins; i++) {
+		RETURN_IF(api->KernelContext_GetInput(ctx, i, &in[i]));
+		RETURN_IF(api->GetTensorMutableData((OrtValue *)in[i], &ip[i]));
+	}
+	RETURN_IF(count(api, in[0], &total, shape, &rank));
+	if (rank < 2 || shape[0] < 1 || shape[1] < 1) {
+		return status(api, ORT_INVALID_ARGUMENT, "%s %s: x has rank %zu: want [N, C, …]", b->base.op, b->base.name, rank);
+	}
+	int64_t c = shape[1], s = total / (shape[0] * c);
+	for (size_t i = 1; i < ins; i++) {
+		int per_channel = !(b->kind == BN_GRAD && i == 1); // BatchNormTrainingGrad's dy has x's shape
+		RETURN_IF(count(api, in[i], &n, cshape, &crank));
+		if (per_channel ? n != c : n != total) {
+			return status(api, ORT_INVALID_ARGUMENT, "%s %s: input %zu has %lld values, want %lld", b->base.op, b->base.name, i,
+			              (long long)n, (long long)(per_channel ? c : total));
+		}
+	}
+	for (size_t i = 0; i < outs; i++) {
+		OrtValue *v;
+		int whole = i == 0; // y or dx; the rest are per channel
+		RETURN_IF(api->KernelContext_GetOutput(ctx, i, whole ? shape : &shape[1], whole ? rank : 1, &v));
+		RETURN_IF(api->GetTensorMutableData(v, &op[i]));
+	}
+	OrtStatus *err = NULL;
+	pthread_mutex_lock(&b->base.mu);
+	dn.omp_set_num_threads(b->base.threads); // before building, as in conv_compute
+	if ((b->c != c || b->n != shape[0] || b->s != s) && (err = bnorm_build(b, shape[0], c, s)) != NULL) goto done;
+	if (b->kind == BN) {
+		void *h[][2] = {{b->x, ip[0]}, {b->scale, ip[1]}, {b->shift, ip[2]}, {b->dst, op[0]}, {b->mean, op[3]}, {b->var, op[4]}};
+		for (int i = 0; i < 6; i++) DNNL_TRY(&b->base, dn.dnnl_memory_set_data_handle(h[i][0], h[i][1]), "handle");
+		dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, b->x}, {DNNL_ARG_SCALE, b->scale}, {DNNL_ARG_SHIFT, b->shift},
+		                          {DNNL_ARG_DST, b->dst}, {DNNL_ARG_MEAN, b->mean}, {DNNL_ARG_VARIANCE, b->var}};
+		DNNL_TRY(&b->base, dn.dnnl_primitive_execute(b->prim, b->base.stream, 6, args), "execute");
+	} else {
+		void *h[][2] = {{b->x, ip[0]}, {b->dst, ip[1]}, {b->scale, ip[2]}, {b->shift, ip[3]}, {b->mean, ip[4]}, {b->var, ip[5]},
+		                {b->dx, op[0]}, {b->dscale, op[1]}, {b->dshift, op[2]}};
+		for (int i = 0; i < 9; i++) DNNL_TRY(&b->base, dn.dnnl_memory_set_data_handle(h[i][0], h[i][1]), "handle");
+		dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, b->x}, {DNNL_ARG_DIFF_DST, b->dst}, {DNNL_ARG_SCALE, b->scale},
+		                          {DNNL_ARG_SHIFT, b->shift}, {DNNL_ARG_MEAN, b->mean}, {DNNL_ARG_VARIANCE, b->var},
+		                          {DNNL_ARG_DIFF_SRC, b->dx}, {DNNL_ARG_DIFF_SCALE, b->dscale}, {DNNL_ARG_DIFF_SHIFT, b->dshift}};
+		DNNL_TRY(&b->base, dn.dnnl_primitive_execute(b->prim, b->base.stream, 9, args), "execute");
+	}
+	DNNL_TRY(&b->base, dn.dnnl_stream_wait(b->base.stream), "wait");
+	if (b->kind == BN) { // the running statistics: C values each
+		const float *rm = ip[3], *rv = ip[4], *mean = op[3], *var = op[4];
+		float *rm2 = op[1], *rv2 = op[2], m = b->momentum;
+		for (int64_t i = 0; i < c; i++) {
+			rm2[i] = m * rm[i] + (1 - m) * mean[i];
+			rv2[i] = m * rv[i] + (1 - m) * var[i];
+		}
+	}
+done:
+	pthread_mutex_unlock(&b->base.mu);
+	return err;
+}
+
 // new_op returns the custom op of kind k on threads OpenMP threads,
 // allocated for the life of the process (sessions keep pointing at it).
 static OrtCustomOp *new_op(kind k, int threads) {
@@ -602,7 +804,7 @@ static OrtCustomOp *new_op(kind k, int threads) {
 	o->GetInputTypeCount = op_inputs;
 	o->GetOutputType = op_type;
 	o->GetOutputTypeCount = op_outputs;
-	o->KernelDestroy = k == RELU_GRAD ? relu_destroy : conv_destroy;
+	o->KernelDestroy = k == RELU_GRAD ? relu_destroy : k >= BN ? bnorm_destroy : conv_destroy;
 	o->GetInputCharacteristic = op_required;
 	o->GetOutputCharacteristic = op_required;
 	o->GetInputMemoryType = op_memtype;
@@ -610,15 +812,15 @@ static OrtCustomOp *new_op(kind k, int threads) {
 	o->GetVariadicInputHomogeneity = op_zero;
 	o->GetVariadicOutputMinArity = op_one;
 	o->GetVariadicOutputHomogeneity = op_zero;
-	o->CreateKernelV2 = k == RELU_GRAD ? relu_create : conv_create;
-	o->KernelComputeV2 = k == RELU_GRAD ? relu_compute : conv_compute;
+	o->CreateKernelV2 = k == RELU_GRAD ? relu_create : k >= BN ? bnorm_create : conv_create;
+	o->KernelComputeV2 = k == RELU_GRAD ? relu_compute : k >= BN ? bnorm_compute : conv_compute;
 	o->GetStartVersion = op_one;
 	return o;
 }
 
 char *taet_dnnl_domain(const OrtApi *api, const char *domain, int threads, OrtCustomOpDomain **out) {
 	OrtStatus *s = api->CreateCustomOpDomain(domain, out);
-	for (kind k = WEIGHT_GRAD; s == NULL && k <= RELU_GRAD; k++) {
+	for (kind k = CONV; s == NULL && k <= BN_GRAD; k++) {
 		OrtCustomOp *op = new_op(k, threads);
 		if (op == NULL) return errorf("out of memory");
 		s = api->CustomOpDomain_Add(*out, op);

@@ -5,15 +5,17 @@
 //
 // # Ops
 //
-// Both are gradients of a 2-D convolution y = Conv(x; w) with x [N, C, H, W],
-// w [M, C/group, kH, kW] and y [N, M, OH, OW], given dy = ∂L/∂y, and take
-// Conv's attributes strides, pads, dilations, kernel_shape and group:
+// The first three are a 2-D convolution y = Conv(x; w) with x [N, C, H, W],
+// w [M, C/group, kH, kW] and y [N, M, OH, OW] and its gradients given
+// dy = ∂L/∂y, and take Conv's attributes strides, pads, dilations,
+// kernel_shape and group:
 //
+//	Conv(x, w) → y, ONNX Conv without a bias
 //	ConvWeightGrad(x, dy) → dw[m, c, i, j] = Σ_{n,p,q} dy[n, m, p, q]·x_pad[n, g·C/group + c, p·sH + i·dH, q·sW + j·dW]
 //	ConvInputGrad(dy, w; input_shape) → dx = ConvTranspose(dy; w), [N, C, H, W] = input_shape
 //
 // (g = m's group), all float32 in the plain layouts (NCHW, OIHW). They are
-// oneDNN's backward-weights and backward-data convolutions, built once per
+// oneDNN's forward, backward-weights and backward-data convolutions, built once per
 // node and input shape (with the forward primitive they need as a hint,
 // then dropped) on the layouts oneDNN prefers: the tensors are reordered
 // into those and back, in memory taken from ONNX Runtime's arena for the
@@ -24,6 +26,16 @@
 //
 // is the gradient of y = Relu(x) from its output: oneDNN's backward ReLU, one
 // pass over the tensors seen as flat arrays, any shape.
+//
+//	BatchNormTraining(x, scale, bias, running_mean, running_var; epsilon, momentum) → y, running_mean', running_var', mean, var
+//	BatchNormTrainingGrad(x, dy, scale, bias, mean, var; epsilon) → dx, dscale, dbias
+//
+// are ONNX BatchNormalization-15 in training mode (x [N, C, …]; y normalised
+// with the batch's mean and biased variance, running' = momentum·running +
+// (1 − momentum)·batch), which also returns the batch statistics, and its
+// gradient from them: dx = (scale/σ)·(dy − mean(dy) − x̂·mean(dy·x̂)),
+// dscale = Σ dy·x̂, dbias = Σ dy, sums over every axis but C. They are
+// oneDNN's batch normalization forward and backward.
 //
 // # Library
 //

@@ -21,9 +21,13 @@ const Domain = "ai.taet.onednn"
 
 // The kernels' op types (see the package documentation).
 const (
+	OpConv           = "Conv"
 	OpConvWeightGrad = "ConvWeightGrad"
 	OpConvInputGrad  = "ConvInputGrad"
 	OpReluGrad       = "ReluGrad"
+
+	OpBatchNormTraining     = "BatchNormTraining"
+	OpBatchNormTrainingGrad = "BatchNormTrainingGrad"
 )
 
 // LibraryEnv names the environment variable that overrides the library
