@@ -209,26 +209,37 @@ func cpuTime() (all, sys time.Duration) {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), time.Duration(ru.Stime.Nano())
 }
 
-// BenchmarkProfileTrainStep runs the CIFAR ResNet-18 train step (batch 128,
-// 2 threads), standard and lowered (blocked, onednn), with ONNX Runtime's profiler on and logs
-// where the time goes by op type. Run it with -bench ProfileTrainStep
-// -benchtime 2x -v.
-func BenchmarkProfileTrainStep(b *testing.B) {
+// BenchmarkProfile runs the CIFAR ResNet-18 train step and the input-gradient
+// graph of one PGD iteration with the weights stored in the graph, as the
+// attacks build it (batch 128, 2 threads), standard and lowered (blocked,
+// onednn), with ONNX Runtime's profiler on, and logs where the time goes by
+// op type. Run it with -bench Profile -benchtime 2x -v.
+func BenchmarkProfile(b *testing.B) {
 	net, _ := models.ByName("resnet18", models.Options{Classes: 10, ImageSize: 32, Width: 1})
-	step, err := graphs.TrainStepGraph(graphs.GraphSpec{Name: "p", Batch: 128, Image: []int64{3, 32, 32}, Net: net, Loss: losses.CrossEntropy})
+	spec := graphs.GraphSpec{Name: "p", Batch: 128, Image: []int64{3, 32, 32}, Net: net, Loss: losses.CrossEntropy}
+	step, err := graphs.TrainStepGraph(spec)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked, ort.OneDNN} {
-		b.Run(k.String(), func(b *testing.B) {
-			prefix := filepath.Join(b.TempDir(), "step")
-			runGraphOpts(b, step, ort.Options{Threads: 2, Kernels: k, ProfilePrefix: prefix})
-			files, _ := filepath.Glob(prefix + "*.json")
-			if len(files) == 0 {
-				b.Fatal("no profile written")
-			}
-			logProfile(b, files[0], b.N+1)
-		})
+	stored, err := graphs.InputGradGraph(spec, graphs.InitParams(step.Params, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, g := range []struct {
+		name string
+		*graphs.Assembled
+	}{{"train-step", step}, {"input-grad", stored}} {
+		for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked, ort.OneDNN} {
+			b.Run(g.name+"/"+k.String(), func(b *testing.B) {
+				prefix := filepath.Join(b.TempDir(), "step")
+				runGraphOpts(b, g.Assembled, ort.Options{Threads: 2, Kernels: k, ProfilePrefix: prefix})
+				files, _ := filepath.Glob(prefix + "*.json")
+				if len(files) == 0 {
+					b.Fatal("no profile written")
+				}
+				logProfile(b, files[0], b.N+1)
+			})
+		}
 	}
 }
 

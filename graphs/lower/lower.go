@@ -50,7 +50,7 @@ const Domain = "com.microsoft.nchwc"
 // the graph) and its training-mode BatchNorms with their gradients
 // (BatchNorms: two passes of oneDNN's kernels instead of the runtime's op
 // and a dozen reductions and elementwise passes). On the CIFAR ResNet-18
-// train step (BenchmarkProfileTrainStep) the last two took the step from
+// train step (BenchmarkProfile) the last two took the step from
 // 3.95 to 2.98 s.
 func ForSession(m *graphs.Model, opts ort.Options) ([]byte, error) {
 	kernels, _ := opts.Kernels.Resolve()
