@@ -46,6 +46,8 @@ const Domain = "com.microsoft.nchwc"
 // ort.OneDNN), on oneDNN first: its convolution gradients where that is
 // faster (ConvGrads, oneDNNGrad), its ReLU gradients (ReluGrads: one pass
 // instead of Greater and Where, half the CPU time in BenchmarkReluGrad), its
+// per-channel scales of input gradients by constants (FoldScales, the
+// attacks' BatchNorms: one pass fewer per layer), its
 // forward convolutions (Convs: no weight transposes or layout reorders in
 // the graph) and its training-mode BatchNorms with their gradients
 // (BatchNorms: two passes of oneDNN's kernels instead of the runtime's op
@@ -60,6 +62,9 @@ func ForSession(m *graphs.Model, opts ort.Options) ([]byte, error) {
 	if kernels == ort.OneDNN {
 		var err error
 		if m, _, err = ConvGrads(m, oneDNNGrad); err != nil {
+			return nil, err
+		}
+		if m, _, err = FoldScales(m); err != nil {
 			return nil, err
 		}
 		if m, _, err = ReluGrads(m); err != nil {
@@ -123,11 +128,11 @@ func probeBlockSize() (int64, error) {
 			{OpType: ptr("Shape"), Input: []string{"blocked"}, Output: []string{shape}},
 		},
 	}
-	b, err := onnx.Marshal(withNCHWc(&onnxpb.ModelProto{
+	b, err := onnx.Marshal(withDomain(&onnxpb.ModelProto{
 		IrVersion:   ptr(int64(onnx.IRVersion)),
 		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: ptr(""), Version: ptr(int64(onnx.Opset))}},
 		Graph:       g,
-	}))
+	}, Domain))
 	if err != nil {
 		return 0, err
 	}
@@ -175,15 +180,25 @@ func Conv(m *graphs.Model, block int64) (*graphs.Model, int, error) {
 	if r.count == 0 {
 		return m, 0, nil
 	}
+	return withNodes(m, r.nodes, Domain), r.count, nil
+}
+
+// withNodes returns m over nodes, with domain imported where it is not
+// yet; it shares m's initializers.
+func withNodes(m *graphs.Model, nodes []*onnxpb.NodeProto, domain string) *graphs.Model {
+	src := m.Proto.GetGraph()
 	g := &onnxpb.GraphProto{
 		Name: src.Name, Input: src.Input, Output: src.Output, Initializer: src.Initializer,
-		ValueInfo: src.ValueInfo, DocString: src.DocString, Node: r.nodes,
+		ValueInfo: src.ValueInfo, DocString: src.DocString, Node: nodes,
 	}
 	p := &onnxpb.ModelProto{
 		IrVersion: m.Proto.IrVersion, ProducerName: m.Proto.ProducerName, ProducerVersion: m.Proto.ProducerVersion,
 		OpsetImport: m.Proto.OpsetImport, MetadataProps: m.Proto.MetadataProps, Graph: g,
 	}
-	return m.WithProto(withNCHWc(p)), r.count, nil
+	if !slices.ContainsFunc(p.OpsetImport, func(o *onnxpb.OperatorSetIdProto) bool { return o.GetDomain() == domain }) {
+		p = withDomain(p, domain)
+	}
+	return m.WithProto(p)
 }
 
 // constants returns the values of g computed from initializers and
@@ -302,9 +317,6 @@ func convAttrs(attrs []*onnxpb.AttributeProto, kh, kw int64) []*onnxpb.Attribute
 	}
 	return out
 }
-
-// withNCHWc adds the blocked kernels' domain to p's opset imports.
-func withNCHWc(p *onnxpb.ModelProto) *onnxpb.ModelProto { return withDomain(p, Domain) }
 
 // withDomain adds version 1 of domain to p's opset imports.
 func withDomain(p *onnxpb.ModelProto, domain string) *onnxpb.ModelProto {

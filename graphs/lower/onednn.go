@@ -4,8 +4,10 @@ import (
 	"slices"
 
 	"github.com/taet-ml/taet/graphs"
+	"github.com/taet-ml/taet/onnx"
 	"github.com/taet-ml/taet/onnx/onnxpb"
 	"github.com/taet-ml/taet/onnx/ort/onednn"
+	"google.golang.org/protobuf/proto"
 )
 
 // ConvGrads returns m with the producer of every convolution gradient m
@@ -37,6 +39,81 @@ func ConvGrads(m *graphs.Model, use func(graphs.ConvGrad) bool) (*graphs.Model, 
 		}
 	}
 	return replace(m, kernels)
+}
+
+// FoldScales returns m with the per-channel scaling of each oneDNN input
+// gradient's output gradient moved onto its weights where both are
+// constants, as in the attacks' graphs, where an inference-mode BatchNorm
+// (whose gradient is that scaling) follows every convolution:
+//
+//	DX = ConvInputGrad(Mul(G, S), W)  →  DX = ConvInputGrad(G, Mul(W, Reshape(S, [M, 1, 1, 1])))
+//
+// with S [1, M, 1, 1] computed from constants and the Mul read by nothing
+// else. The runtime folds W·S once, and the pass over G goes. It returns
+// how many it moved; m is not modified.
+func FoldScales(m *graphs.Model) (*graphs.Model, int, error) {
+	src := m.Proto.GetGraph()
+	consts := constants(src)
+	producer, readers := map[string]*onnxpb.NodeProto{}, map[string]int{}
+	for _, n := range src.GetNode() {
+		for _, out := range n.GetOutput() {
+			producer[out] = n
+		}
+		for _, in := range n.GetInput() {
+			readers[in]++
+		}
+	}
+	for _, o := range src.GetOutput() {
+		readers[o.GetName()]++
+	}
+	var nodes []*onnxpb.NodeProto
+	count := 0
+	for _, n := range src.GetNode() {
+		in := n.GetInput()
+		if n.GetDomain() != onednn.Domain || n.GetOpType() != onednn.OpConvInputGrad || !consts[in[1]] || readers[in[0]] != 1 {
+			nodes = append(nodes, n)
+			continue
+		}
+		mul := producer[in[0]]
+		g, s, ok := scaled(m, mul, consts)
+		w, _ := m.ValueShape(in[1])
+		if !ok || len(w) != 4 {
+			nodes = append(nodes, n)
+			continue
+		}
+		name := n.GetName() + "/scaled"
+		shape := name + "/shape"
+		folded := proto.Clone(n).(*onnxpb.NodeProto)
+		folded.Input = []string{g, name + "/w"}
+		nodes = append(nodes,
+			&onnxpb.NodeProto{Name: ptr(shape), OpType: ptr("Constant"), Domain: ptr(""), Output: []string{shape},
+				Attribute: []*onnxpb.AttributeProto{{Name: ptr("value"), Type: onnxpb.AttributeProto_TENSOR.Enum(),
+					T: &onnxpb.TensorProto{Name: ptr(shape), Dims: []int64{4}, DataType: ptr(int32(onnx.Int64)), Int64Data: []int64{w[0], 1, 1, 1}}}}},
+			node("Reshape", "", name+"/s", []string{s, shape}, nil),
+			node("Mul", "", name+"/w", []string{in[1], name + "/s"}, nil),
+			folded)
+		count++
+	}
+	if count == 0 {
+		return m, 0, nil
+	}
+	return withNodes(m, live(nodes, m.Proto.GetGraph().GetOutput()), onednn.Domain), count, nil
+}
+
+// scaled returns the operands G and S of mul = Mul(G, S) (either order)
+// where S [1, M, 1, 1] is computed from constants, and whether mul is one.
+func scaled(m *graphs.Model, mul *onnxpb.NodeProto, consts map[string]bool) (g, s string, ok bool) {
+	if mul == nil || mul.GetOpType() != "Mul" || mul.GetDomain() != "" || len(mul.GetInput()) != 2 {
+		return "", "", false
+	}
+	for i, in := range mul.GetInput() {
+		other := mul.GetInput()[1-i]
+		shape, known := m.ValueShape(in)
+		if consts[in] && !consts[other] && known && len(shape) == 4 && shape[0] == 1 && shape[2] == 1 && shape[3] == 1 {
+			return other, in, true
+		}
+	}
+	return "", "", false
 }
 
 // Convs returns m with every eligible forward convolution on oneDNN's
@@ -157,22 +234,10 @@ func replace(m *graphs.Model, kernels map[string]*onnxpb.NodeProto) (*graphs.Mod
 			placed[k] = true
 		}
 	}
-	count := len(placed)
-	if count == 0 {
+	if len(placed) == 0 {
 		return m, 0, nil
 	}
-	g := &onnxpb.GraphProto{
-		Name: src.Name, Input: src.Input, Output: src.Output, Initializer: src.Initializer,
-		ValueInfo: src.ValueInfo, DocString: src.DocString, Node: live(nodes, src.GetOutput()),
-	}
-	p := &onnxpb.ModelProto{
-		IrVersion: m.Proto.IrVersion, ProducerName: m.Proto.ProducerName, ProducerVersion: m.Proto.ProducerVersion,
-		OpsetImport: m.Proto.OpsetImport, MetadataProps: m.Proto.MetadataProps, Graph: g,
-	}
-	if !slices.ContainsFunc(p.OpsetImport, func(o *onnxpb.OperatorSetIdProto) bool { return o.GetDomain() == onednn.Domain }) {
-		p = withDomain(p, onednn.Domain)
-	}
-	return m.WithProto(p), count, nil
+	return withNodes(m, live(nodes, src.GetOutput()), onednn.Domain), len(placed), nil
 }
 
 // attrInt returns n's integer attribute name, or def where n has none.

@@ -12,6 +12,8 @@ import (
 	"github.com/taet-ml/taet/graphs/lower"
 	"github.com/taet-ml/taet/internal/ortest"
 	"github.com/taet-ml/taet/internal/testenv"
+	"github.com/taet-ml/taet/losses"
+	"github.com/taet-ml/taet/models"
 	"github.com/taet-ml/taet/onnx"
 	"github.com/taet-ml/taet/onnx/onnxpb"
 	"github.com/taet-ml/taet/onnx/ort"
@@ -370,5 +372,56 @@ func TestBatchNormsMatchTheStandardSubgraph(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFoldScalesGivesTheSameInputGradient: in an attack's input-gradient
+// graph of a ResNet with its parameters stored (BatchNorm in inference
+// mode after each convolution), FoldScales moves each BatchNorm's
+// per-channel scale of the output gradient onto the constant weights of the
+// input gradient that reads it, and the gradient stays the standard one.
+func TestFoldScalesGivesTheSameInputGradient(t *testing.T) {
+	initOneDNN(t)
+	net, err := models.ByName("resnet18", models.Options{Classes: 10, ImageSize: 16, Width: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := graphs.GraphSpec{Name: "attack", Batch: 3, Image: []int64{3, 16, 16}, Net: net, Loss: losses.CrossEntropy}
+	step, err := graphs.TrainStepGraph(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := graphs.InitParams(step.Params, 1)
+	for name, v := range params { // running statistics away from 0 and 1, so the scales matter
+		if strings.HasSuffix(name, "running_var") {
+			for i := range v {
+				v[i] = 0.5 + float32(i%7)/4
+			}
+		}
+	}
+	g, err := graphs.InputGradGraph(spec, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	low, _, err := lower.ConvGrads(g.Model, allGrads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every convolution's input gradient (20, the stem's too) reads a BatchNorm's scale.
+	if _, k, err := lower.FoldScales(low); err != nil || k != 20 {
+		t.Fatalf("moved %d scales (%v), want 20", k, err)
+	}
+	rng := rand.New(rand.NewPCG(21, 3))
+	x := make([]float32, 3*3*16*16)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	in := []ortest.Tensor{ortest.F32(x, 3, 3, 16, 16), ortest.I64([]int64{1, 4, 9}, 3)}
+	want := ortest.RunWith(t, g.Model, ort.Standard, in...)
+	got := ortest.RunWith(t, g.Model, ort.OneDNN, in...)
+	for i, o := range g.Outputs {
+		if err := closeTo(got[i].F, want[i].F); err != nil {
+			t.Errorf("%s%s", o.Name, err)
+		}
 	}
 }
