@@ -151,6 +151,9 @@ type Options struct {
 	// Threads are the intra-op threads of all runs together, split evenly
 	// between Jobs; 0 is one per available CPU.
 	Threads int
+	// Kernels are the CPU kernels of every run's sessions, training and
+	// evaluation (ort.Options.Kernels; the zero value is the default).
+	Kernels ort.CPUKernels
 	// Progress, if not nil, receives every run's progress: its state after
 	// each epoch and evaluation, and each line written to its log. Calls
 	// are serialised.
@@ -218,7 +221,7 @@ func RunLocal(ctx context.Context, dir string, o Options) (Summary, error) {
 				if ctx.Err() != nil {
 					return
 				}
-				err := runOne(ctx, dir, r, threads, report)
+				err := runOne(ctx, dir, r, ort.Options{Threads: threads, Kernels: o.Kernels}, report)
 				mu.Lock()
 				switch {
 				case err == nil || ctx.Err() != nil:
@@ -259,7 +262,7 @@ func isLocked(err error) bool {
 var ErrIndex = errors.New("no run index")
 
 // RunTask runs run index of the sweep in dir, with o.Threads threads
-// (0: one per CPU): its fit, resumed from its checkpoint if it has one,
+// (0: one per CPU) and o.Kernels: its fit, resumed from its checkpoint if it has one,
 // then each evaluation without a record, resumed from its state. A
 // finished run is left as it is. When ctx is cancelled the fit checkpoints
 // (or the evaluation saves its state) and RunTask returns an error
@@ -273,7 +276,7 @@ func RunTask(ctx context.Context, dir string, index int, o Options) error {
 		return fmt.Errorf("%w %d: the sweep in %s has runs 0…%d", ErrIndex, index, dir, len(m.Runs)-1)
 	}
 	var mu sync.Mutex
-	return runOne(ctx, dir, m.Runs[index], o.Threads, func(e Event) {
+	return runOne(ctx, dir, m.Runs[index], ort.Options{Threads: o.Threads, Kernels: o.Kernels}, func(e Event) {
 		if o.Progress != nil {
 			mu.Lock()
 			defer mu.Unlock()
@@ -282,10 +285,10 @@ func RunTask(ctx context.Context, dir string, index int, o Options) error {
 	})
 }
 
-// runOne fits and evaluates run r, logging into its LogFile; on failure
+// runOne fits and evaluates run r with rt's threads and CPU kernels, logging into its LogFile; on failure
 // (not on interruption, nor when another process holds the run's lock) it
 // writes the error into FailedFile.
-func runOne(ctx context.Context, sweepDir string, r Run, threads int, report func(Event)) (err error) {
+func runOne(ctx context.Context, sweepDir string, r Run, rt ort.Options, report func(Event)) (err error) {
 	if StateOf(sweepDir, r).Stage == Finished {
 		return nil
 	}
@@ -319,7 +322,7 @@ func runOne(ctx context.Context, sweepDir string, r Run, threads int, report fun
 		}
 		lg.state()
 	}()
-	if err := fit(ctx, dir, r, threads, lg); err != nil {
+	if err := fit(ctx, dir, r, rt, lg); err != nil {
 		return err
 	}
 	st, err := loadCheckpoint(dir)
@@ -332,7 +335,7 @@ func runOne(ctx context.Context, sweepDir string, r Run, threads int, report fun
 		} else if done {
 			continue
 		}
-		if err := evaluateRun(ctx, sweepDir, r, e, threads, lg); err != nil {
+		if err := evaluateRun(ctx, sweepDir, r, e, rt, lg); err != nil {
 			return fmt.Errorf("evaluation %s: %w", e.Label, err)
 		}
 		lg.state()
@@ -341,9 +344,10 @@ func runOne(ctx context.Context, sweepDir string, r Run, threads int, report fun
 }
 
 // fit trains run r in dir, resuming from its checkpoint if it has one.
-func fit(ctx context.Context, dir string, r Run, threads int, lg *runLog) error {
+func fit(ctx context.Context, dir string, r Run, rt ort.Options, lg *runLog) error {
 	cfg := r.Fit
-	cfg.Threads = threads
+	kernels, _ := rt.Kernels.Resolve()
+	cfg.Threads, cfg.CPUKernels = rt.Threads, kernels.String()
 	resume := false
 	if st, err := loadCheckpoint(dir); err == nil {
 		if st.Epoch >= cfg.Epochs() {
@@ -361,13 +365,14 @@ func fit(ctx context.Context, dir string, r Run, threads int, lg *runLog) error 
 // record; the evaluation's state (<label>.eval-state.json in the run
 // directory, outside RecordDir, which holds records only) lets an
 // interrupted one continue.
-func evaluateRun(ctx context.Context, sweepDir string, r Run, e Eval, threads int, lg *runLog) error {
+func evaluateRun(ctx context.Context, sweepDir string, r Run, e Eval, rt ort.Options, lg *runLog) error {
 	dev, err := ort.ParseDevice(r.Fit.Device)
 	if err != nil {
 		return err
 	}
 	ckpt := filepath.Join(sweepDir, r.Dir, checkpoint.File)
-	tgt, err := evaluate.OpenCheckpoint(ckpt, e.Batch, ort.Options{Threads: threads, Device: dev})
+	rt.Device = dev
+	tgt, err := evaluate.OpenCheckpoint(ckpt, e.Batch, rt)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/taet-ml/taet/internal/runlock"
 	"github.com/taet-ml/taet/internal/safetensors"
 	"github.com/taet-ml/taet/internal/testenv"
+	"github.com/taet-ml/taet/onnx/ort"
 	"github.com/taet-ml/taet/train"
 )
 
@@ -85,7 +86,7 @@ func TestRunLocalResumesWithoutLosingWork(t *testing.T) {
 	rec0 := RecordPath(dir, m.Runs[0], m.Runs[0].Evals[0])
 	fr0, _ := os.Stat(rec0)
 
-	if _, err := RunLocal(context.Background(), dir, Options{Jobs: 2, Threads: 2}); err != nil {
+	if _, err := RunLocal(context.Background(), dir, Options{Jobs: 2, Threads: 2, Kernels: ort.Standard}); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadFile(ckpt0)
@@ -105,6 +106,9 @@ func TestRunLocalResumesWithoutLosingWork(t *testing.T) {
 		st, _, err := checkpoint.Load(filepath.Join(dir, r.Dir))
 		if err != nil || st.Epoch != 2 || len(st.Metrics) != 2 {
 			t.Errorf("%s: checkpoint at epoch %d with %d metrics (%v), want 2 and 2", r.Name, st.Epoch, len(st.Metrics), err)
+		}
+		if r.Name != m.Runs[0].Name && st.Config.CPUKernels != "standard" { // the rerun's kernels
+			t.Errorf("%s: fitted with the %q CPU kernels, want the rerun's standard ones", r.Name, st.Config.CPUKernels)
 		}
 		rec, err := evaluate.LoadRecord(RecordPath(dir, r, r.Evals[0]))
 		if err != nil {

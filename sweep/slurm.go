@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/taet-ml/taet/internal/atomicfile"
+	"github.com/taet-ml/taet/onnx/ort"
 )
 
 // Files of the Slurm submission, in SlurmDir of the sweep directory.
@@ -35,6 +36,8 @@ type SlurmOptions struct {
 	GPUsPerTask int
 	CPUsPerTask int // also the task's --threads
 	MaxParallel int // tasks at a time (the array's %K); 0: no limit
+	// Kernels, if not "", is every task's --cpu-kernels (ort.ParseCPUKernels).
+	Kernels string
 	// SignalSeconds is how long before its time limit a task gets SIGTERM
 	// to checkpoint; 0: 120.
 	SignalSeconds int
@@ -80,6 +83,9 @@ func (o SlurmOptions) Validate() error {
 		return &OptionError{"max-parallel", strconv.Itoa(o.MaxParallel), "≥ 0"}
 	case o.SignalSeconds < 0:
 		return &OptionError{"signal", strconv.Itoa(o.SignalSeconds), "≥ 0 seconds"}
+	}
+	if _, err := ort.ParseCPUKernels(o.Kernels); err != nil {
+		return &OptionError{"cpu-kernels", o.Kernels, "onednn, blocked or standard"}
 	}
 	return nil
 }
@@ -146,6 +152,9 @@ func WriteSlurm(dir string, o SlurmOptions) (string, error) {
 	if o.CPUsPerTask > 0 {
 		fmt.Fprintf(&b, "#SBATCH --cpus-per-task=%d\n", o.CPUsPerTask)
 		threads = fmt.Sprintf(" --threads %d", o.CPUsPerTask)
+	}
+	if o.Kernels != "" {
+		threads += " --cpu-kernels " + shellQuote(o.Kernels)
 	}
 	fmt.Fprintf(&b, "exec %s sweep task %s --index \"$SLURM_ARRAY_TASK_ID\"%s\n", shellQuote(o.Binary), shellQuote(abs), threads)
 	if err := os.MkdirAll(slurm, 0o755); err != nil {

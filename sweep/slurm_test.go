@@ -89,7 +89,7 @@ func slurmSweep(t *testing.T, o SlurmOptions) (dir, script, bin string) {
 // the script with bash as a task would: the fake binary must receive the
 // sweep directory as one argument, spaces and quotes intact.
 func TestSlurmScriptQuotesPaths(t *testing.T) {
-	dir, script, bin := slurmSweep(t, SlurmOptions{Partition: "debug", Time: "0-00:10", CPUsPerTask: 1, MaxParallel: 1})
+	dir, script, bin := slurmSweep(t, SlurmOptions{Partition: "debug", Time: "0-00:10", CPUsPerTask: 1, MaxParallel: 1, Kernels: "blocked"})
 	b, err := os.ReadFile(script)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestSlurmScriptQuotesPaths(t *testing.T) {
 		t.Fatalf("bash %s: %v\n%s", script, err, out)
 	}
 	args, err := os.ReadFile(filepath.Join(filepath.Dir(bin), "args.txt"))
-	if got, want := string(args), strings.Join([]string{"sweep", "task", dir, "--index", "1", "--threads", "1"}, "\n")+"\n"; err != nil || got != want {
+	if got, want := string(args), strings.Join([]string{"sweep", "task", dir, "--index", "1", "--threads", "1", "--cpu-kernels", "blocked"}, "\n")+"\n"; err != nil || got != want {
 		t.Errorf("the task ran taetctl with %q (%v), want %q", got, err, want)
 	}
 }

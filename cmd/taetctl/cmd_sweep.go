@@ -280,7 +280,7 @@ run the same command to go on.
 				return err
 			}
 			d := newSweepDisplay(*g, c.App.Writer, c.App.ErrWriter)
-			sum, err := sweep.RunLocal(c.Context, dir, sweep.Options{Jobs: c.Int("jobs"), Threads: g.Threads, Progress: d.update})
+			sum, err := sweep.RunLocal(c.Context, dir, sweep.Options{Jobs: c.Int("jobs"), Threads: g.Threads, Kernels: g.CPUKernels, Progress: d.update})
 			d.finish()
 			if err != nil && c.Context.Err() != nil {
 				return fmt.Errorf("%w; go on with: taetctl sweep run %s", err, dir)
@@ -378,7 +378,7 @@ exits 130, so the requeued task continues. Progress goes to the run's run.log an
 				return err
 			}
 			p := newPrinter(*g, c.App.Writer, c.App.ErrWriter)
-			err = sweep.RunTask(c.Context, dir, c.Int("index"), sweep.Options{Threads: g.Threads, Progress: func(e sweep.Event) {
+			err = sweep.RunTask(c.Context, dir, c.Int("index"), sweep.Options{Threads: g.Threads, Kernels: g.CPUKernels, Progress: func(e sweep.Event) {
 				if e.Line != "" {
 					p.progress(map[string]any{"message_type": "status", "run": e.Run.Name, "line": e.Line}, "%s: %s", e.Run.Name, e.Line)
 				}
@@ -432,6 +432,9 @@ is refused (exit 2) before the script is written; paths in it are quoted.
 			}
 			o := sweep.SlurmOptions{Binary: bin, Partition: c.String("partition"), Time: c.String("time"),
 				GPUsPerTask: c.Int("gpus-per-task"), CPUsPerTask: c.Int("cpus-per-task"), MaxParallel: c.Int("max-parallel")}
+			if g.CPUKernels != ort.Default { // the tasks run what this command was told
+				o.Kernels = g.CPUKernels.String()
+			}
 			if err := o.Validate(); err != nil {
 				return usagef("--%w", err) // before the sweep is read: OptionError names the flag
 			}

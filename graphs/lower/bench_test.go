@@ -52,7 +52,9 @@ func BenchmarkCIFARResNet18(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Run("input-grad/initializers", func(b *testing.B) { runGraph(b, stored, ort.Standard) })
+	for _, k := range []ort.CPUKernels{ort.Standard, ort.OneDNN} {
+		b.Run("input-grad/initializers/"+k.String(), func(b *testing.B) { runGraph(b, stored, k) })
+	}
 }
 
 // runBuilt runs the graph whose only output out returns, with kernels k.
