@@ -179,11 +179,11 @@ json.dump({"rows": rows, "rss": rss, "taet_cpu_kernels": kernels, "onednn_versio
           open(path, "w"), indent=1)
 print(f"taet CPU kernels: {kernels}" + (f" (oneDNN {onednn})" if onednn else ""))
 print(f"torch BLAS: {blas or 'none mapped'}")
-print(f"{'row':<14} {'batch':>5} {'taet img/s':>18} {'torch img/s':>20} {'taet/torch':>10}")
+print(f"{'row':<14} {'batch':>5} {'taet img/s':>22} {'torch img/s':>22} {'taet/torch':>10}")
 for r in rows:
     spread = lambda v: f"{min(v):.1f}-{max(v):.1f}"
     other = r["torch_tuned_runs"] if r["torch_config"] == "torch-tuned" else r["torch_stock_runs"]
-    print(f"{r['name']:<14} {r['batch']:5d} {r['taet']:8.2f} ({spread(r['taet_runs']):>9}) {r['torch']:8.2f} ({spread(other):>9})"
+    print(f"{r['name']:<14} {r['batch']:5d} {r['taet']:8.2f} ({spread(r['taet_runs']):>11}) {r['torch']:8.2f} ({spread(other):>11})"
           f" {r['ratio']:9.2f}x  [{r['torch_config']}]")
 if rss:
     print(f"peak RSS, clean step: taet {rss['taet']/2**20:.0f} MiB, torch {rss['torch']/2**20:.0f} MiB "
