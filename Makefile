@@ -54,9 +54,11 @@ test: test-deps ort
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2x -timeout 60m ./...
 
-## bench-deps: what bench-compare needs besides Go (Debian's PyTorch, GNU time)
+## bench-deps: what bench-compare needs besides Go (Debian's PyTorch, GNU time,
+## and OpenBLAS, which becomes the libblas.so.3 that torch's nn.Linear calls
+## instead of the reference BLAS)
 bench-deps:
-	@$(MAKE) --no-print-directory deb DEB_PACKAGES="python3-torch time"
+	@$(MAKE) --no-print-directory deb DEB_PACKAGES="python3-torch time libopenblas0-pthread"
 
 ## bench-compare: taet against PyTorch side by side (bench/compare.sh; ARGS=--quick for a smoke run)
 bench-compare: deb ort bench-deps
