@@ -50,7 +50,7 @@ type Builder struct {
 	grad    *gradState       // set while Grad runs rules
 	cgrads  []convGradRecord // the convolution gradients built (convWeightGrad, convInputGrad)
 	rgrads  [][3]*Value      // the ReLU gradients built (gradRelu): dx, y, dy
-	bgrads  []bnGradRecord   // the training-mode BatchNorm gradients built (gradBatchNormTraining)
+	ngrads  []normGradRecord // the training-mode BatchNorm and the LayerNorm gradients built
 }
 
 // NewBuilder returns an empty builder for a graph called name. Most callers

@@ -20,7 +20,7 @@ type Model struct {
 	shapes map[string][]int64 // every value's static shape, for lowering passes
 	cgrads []ConvGrad         // the live convolution gradients, for lowering passes
 	rgrads []ReluGrad         // the live ReLU gradients, for lowering passes
-	bgrads []BatchNormGrad    // the live training-mode BatchNorm gradients, for lowering passes
+	ngrads []NormGrad         // the live BatchNorm (training) and LayerNorm gradients, for lowering passes
 }
 
 // ConvGrad names the values of one gradient of a convolution Y = Conv(X; W)
@@ -55,22 +55,24 @@ type ReluGrad struct{ DX, Y, DY string }
 // they were built.
 func (m *Model) ReluGrads() []ReluGrad { return slices.Clone(m.rgrads) }
 
-// BatchNormGrad names the values of the gradient of one training-mode
-// (Y, runningMean', runningVar') = BatchNormalization(X, scale, bias,
-// runningMean, runningVar) in a model (X [N, C, …]), given DY = ∂L/∂Y: with
-// the batch statistics μ, σ² per channel recomputed from X, x̂ = (X − μ)/σ
-// and sums over every axis but the channel,
+// NormGrad names the values of the gradient of one normalization in a
+// model, given DY = ∂L/∂Y: a training-mode (Y, runningMean', runningVar') =
+// BatchNormalization(X, scale, bias, runningMean, runningVar) (X [N, C, …],
+// statistics per channel) or a Y = LayerNormalization(X, scale, bias)
+// (statistics per row of the axes before its axis). With the statistics μ,
+// σ² recomputed from X and x̂ = (X − μ)/σ,
 //
 //	DX = (scale/σ)·(DY − mean(DY) − x̂·mean(DY·x̂)),  DScale = Σ DY·x̂,  DBias = Σ DY
 //
-// which the graph computes with reductions and elementwise ops. A lowering
-// pass may replace Y's producer with a kernel that also returns μ and σ²,
-// and DX's, DScale's and DBias's producers with one that reads them.
-type BatchNormGrad struct{ Y, DY, DX, DScale, DBias string }
+// (means over what is normalised, sums over the rest), which the graph
+// computes with reductions and elementwise ops. A lowering pass may replace
+// Y's producer with a kernel that also returns μ and σ², and DX's, DScale's
+// and DBias's producers with one that reads them.
+type NormGrad struct{ Y, DY, DX, DScale, DBias string }
 
-// BatchNormGrads returns the training-mode BatchNormalization gradients the
-// model computes with all three outputs, in the order they were built.
-func (m *Model) BatchNormGrads() []BatchNormGrad { return slices.Clone(m.bgrads) }
+// NormGrads returns the normalization gradients the model computes with
+// all three outputs, in the order they were built.
+func (m *Model) NormGrads() []NormGrad { return slices.Clone(m.ngrads) }
 
 // ValueShape returns the static shape of the value called name (a graph
 // input, an initializer or any node's output), and whether there is one.
@@ -84,7 +86,7 @@ func (m *Model) ValueShape(name string) ([]int64, bool) {
 // over another protobuf: the result of a rewrite that keeps m's inputs and
 // outputs.
 func (m *Model) WithProto(p *onnxpb.ModelProto) *Model {
-	return &Model{Proto: p, Inputs: m.Inputs, Outputs: m.Outputs, shapes: m.shapes, cgrads: m.cgrads, rgrads: m.rgrads, bgrads: m.bgrads}
+	return &Model{Proto: p, Inputs: m.Inputs, Outputs: m.Outputs, shapes: m.shapes, cgrads: m.cgrads, rgrads: m.rgrads, ngrads: m.ngrads}
 }
 
 // ValueInfo describes a graph input or output.
@@ -187,10 +189,10 @@ func (b *Builder) Finish() *Model {
 			rgrads = append(rgrads, ReluGrad{DX: r[0].name, Y: r[1].name, DY: r[2].name})
 		}
 	}
-	var bgrads []BatchNormGrad
-	for _, r := range b.bgrads {
+	var ngrads []NormGrad
+	for _, r := range b.ngrads {
 		if isLive[r.dx.node] && isLive[r.dscale.node] && isLive[r.dbias.node] {
-			bgrads = append(bgrads, BatchNormGrad{Y: r.y.name, DY: r.dy.name, DX: r.dx.name, DScale: r.dscale.name, DBias: r.dbias.name})
+			ngrads = append(ngrads, NormGrad{Y: r.y.name, DY: r.dy.name, DX: r.dx.name, DScale: r.dscale.name, DBias: r.dbias.name})
 		}
 	}
 	m := &Model{Proto: &onnxpb.ModelProto{
@@ -198,7 +200,7 @@ func (b *Builder) Finish() *Model {
 		ProducerName: &producer,
 		OpsetImport:  []*onnxpb.OperatorSetIdProto{{Domain: &domain, Version: &opset}},
 		Graph:        g,
-	}, shapes: shapes, cgrads: cgrads, rgrads: rgrads, bgrads: bgrads}
+	}, shapes: shapes, cgrads: cgrads, rgrads: rgrads, ngrads: ngrads}
 	for _, v := range b.inputs {
 		m.Inputs = append(m.Inputs, ValueInfo{v.name, v.dtype, v.Shape()})
 	}

@@ -808,16 +808,16 @@ func gradBatchNormTraining(n *Node, x, scale, g *Value) []*Value {
 		n.IfNeeded(2, func() *Value { return Reshape(sumG, channels) }),
 		nil, nil,
 	}
-	if grads[0] != nil && grads[1] != nil && grads[2] != nil { // for lowering (Model.BatchNormGrads)
-		b.bgrads = append(b.bgrads, bnGradRecord{y: n.Output(0), dy: g, dx: grads[0], dscale: grads[1], dbias: grads[2]})
+	if grads[0] != nil && grads[1] != nil && grads[2] != nil { // for lowering (Model.NormGrads)
+		b.ngrads = append(b.ngrads, normGradRecord{y: n.Output(0), dy: g, dx: grads[0], dscale: grads[1], dbias: grads[2]})
 	}
 	return grads
 }
 
-// bnGradRecord is a training-mode BatchNormalization gradient
-// gradBatchNormTraining built: what the model reports as a BatchNormGrad
-// if its outputs are live.
-type bnGradRecord struct{ y, dy, dx, dscale, dbias *Value }
+// normGradRecord is a normalization's gradient gradBatchNormTraining or
+// gradLayerNormalization built: what the model reports as a NormGrad if
+// its outputs are live.
+type normGradRecord struct{ y, dy, dx, dscale, dbias *Value }
 
 // channelAxes returns every axis of x but the channel axis 1.
 func channelAxes(x *Value) []int64 {
@@ -861,6 +861,9 @@ func gradLayerNormalization(n *Node, gy []*Value) []*Value {
 	}
 	if len(n.inputs) == 3 {
 		out = append(out, n.IfNeeded(2, func() *Value { return sumLead(g) }))
+		if out[0] != nil && out[1] != nil && out[2] != nil { // for lowering (Model.NormGrads)
+			n.b.ngrads = append(n.b.ngrads, normGradRecord{y: n.Output(0), dy: g, dx: out[0], dscale: out[1], dbias: out[2]})
+		}
 	}
 	return out
 }

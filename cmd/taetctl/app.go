@@ -78,7 +78,7 @@ func globalFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output", EnvVars: []string{"TAET_QUIET"}},
 		&cli.StringFlag{Name: "ort-lib", Usage: "path of the ONNX Runtime shared library (default: third_party/onnxruntime/libonnxruntime.so.1 beside the repository, then the system's)", EnvVars: []string{"TAET_ORT_LIB", "ONNXRUNTIME_SHARED_LIBRARY_PATH"}},
 		&cli.IntFlag{Name: "threads", Usage: fmt.Sprintf("intra-op threads for the CPU execution provider: 1…%d (%d per CPU available here), or 0 for one per CPU", ort.MaxThreads(), ort.MaxThreads()/ort.AvailableCPUs()), EnvVars: []string{"TAET_THREADS"}},
-		&cli.StringFlag{Name: "cpu-kernels", DefaultText: "onednn where libdnnl.so.2 loads, else blocked", Usage: "how CPU sessions run convolutions: onednn (oneDNN's convolutions and their gradients, training-mode BatchNorm and its gradient, ReLU gradients), blocked (ONNX Runtime's blocked-layout kernels) or standard (the graph as written)", EnvVars: []string{"TAET_CPU_KERNELS"}},
+		&cli.StringFlag{Name: "cpu-kernels", DefaultText: "onednn where libdnnl.so.2 loads, else blocked", Usage: "how CPU sessions run convolutions: onednn (oneDNN's convolutions and their gradients, training-mode BatchNorm, LayerNorm, their gradients, ReLU gradients), blocked (ONNX Runtime's blocked-layout kernels) or standard (the graph as written)", EnvVars: []string{"TAET_CPU_KERNELS"}},
 	}
 }
 

@@ -211,9 +211,9 @@ func cpuTime() (all, sys time.Duration) {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), time.Duration(ru.Stime.Nano())
 }
 
-// BenchmarkProfile runs the CIFAR ResNet-18 train step and the input-gradient
+// BenchmarkProfile runs the CIFAR ResNet-18 train step, the input-gradient
 // graph of one PGD iteration with the weights stored in the graph, as the
-// attacks build it (batch 128, 2 threads), standard and lowered (blocked,
+// attacks build it, and the CIFAR ViT's train step (batch 128, 2 threads), standard and lowered (blocked,
 // onednn), with ONNX Runtime's profiler on, and logs where the time goes by
 // op type. Run it with -bench Profile -benchtime 2x -v.
 func BenchmarkProfile(b *testing.B) {
@@ -227,10 +227,15 @@ func BenchmarkProfile(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	vit, _ := models.ByName("vit", models.Options{Classes: 10, ImageSize: 32, Width: 1})
+	vitStep, err := graphs.TrainStepGraph(graphs.GraphSpec{Name: "vit", Batch: 128, Image: []int64{3, 32, 32}, Net: vit, Loss: losses.CrossEntropy})
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, g := range []struct {
 		name string
 		*graphs.Assembled
-	}{{"train-step", step}, {"input-grad", stored}} {
+	}{{"train-step", step}, {"input-grad", stored}, {"vit-train-step", vitStep}} {
 		for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked, ort.OneDNN} {
 			b.Run(g.name+"/"+k.String(), func(b *testing.B) {
 				prefix := filepath.Join(b.TempDir(), "step")

@@ -17,12 +17,11 @@
 // and a lowered convolution that reads another's output takes it blocked.
 //
 // With the onednn kernels (ort.OneDNN), the gradients the rules record
-// (graphs.Model.ConvGrads, ReluGrads, BatchNormGrads) are first handed to
+// (graphs.Model.ConvGrads, ReluGrads, NormGrads) are first handed to
 // oneDNN's backward primitives, custom ops of the domain ai.taet.onednn
-// (ConvGrads, ReluGrads, BatchNorms), and the standard subgraphs they
-// replace are dropped; the forward convolutions and training-mode
-// BatchNorms those gradients belong to run on oneDNN's forward primitives
-// (Convs, BatchNorms).
+// (ConvGrads, ReluGrads, Norms), and the standard subgraphs they replace
+// are dropped; the forward convolutions and normalizations those gradients
+// belong to run on oneDNN's forward primitives (Convs, Norms).
 package lower
 
 import (
@@ -49,11 +48,11 @@ const Domain = "com.microsoft.nchwc"
 // per-channel scales of input gradients by constants (FoldScales, the
 // attacks' BatchNorms: one pass fewer per layer), its
 // forward convolutions (Convs: no weight transposes or layout reorders in
-// the graph) and its training-mode BatchNorms with their gradients
-// (BatchNorms: two passes of oneDNN's kernels instead of the runtime's op
-// and a dozen reductions and elementwise passes). On the CIFAR ResNet-18
-// train step (BenchmarkProfile) the last two took the step from
-// 3.95 to 2.98 s.
+// the graph) and its training-mode BatchNorms and LayerNorms with their
+// gradients (Norms: two passes of oneDNN's kernels instead of the runtime's
+// op and a dozen reductions and elementwise passes). On the CIFAR ResNet-18
+// train step (BenchmarkProfile) the last two took the step from 3.95 to
+// 2.98 s.
 func ForSession(m *graphs.Model, opts ort.Options) ([]byte, error) {
 	kernels, _ := opts.Kernels.Resolve()
 	if opts.Device.CUDA || kernels == ort.Standard {
@@ -73,7 +72,7 @@ func ForSession(m *graphs.Model, opts ort.Options) ([]byte, error) {
 		if m, _, err = Convs(m); err != nil {
 			return nil, err
 		}
-		if m, _, err = BatchNorms(m); err != nil {
+		if m, _, err = Norms(m); err != nil {
 			return nil, err
 		}
 	}

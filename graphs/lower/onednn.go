@@ -172,37 +172,49 @@ func ReluGrads(m *graphs.Model) (*graphs.Model, int, error) {
 	return replace(m, kernels)
 }
 
-// BatchNorms returns m with every training-mode BatchNormalization whose
-// gradient m records (graphs.Model.BatchNormGrads), and that gradient, on
-// oneDNN's batch normalization:
+// Norms returns m with every training-mode BatchNormalization and every
+// LayerNormalization whose gradient m records (graphs.Model.NormGrads),
+// and that gradient, on oneDNN's batch and layer normalization:
 //
 //	Y, RM', RV' = BatchNormalization(X, scale, bias, RM, RV; training_mode=1)
 //	  → Y, RM', RV', μ, σ² = ai.taet.onednn.BatchNormTraining(X, scale, bias, RM, RV; epsilon, momentum)
 //	DX, DScale, DBias = ai.taet.onednn.BatchNormTrainingGrad(X, DY, scale, bias, μ, σ²; epsilon)
 //
-// the gradient reading the batch statistics the forward kernel returns
-// instead of recomputing them, and the reductions and elementwise ops that
-// computed it dropped; and how many kernels it put in (two per layer).
-func BatchNorms(m *graphs.Model) (*graphs.Model, int, error) {
-	forward := map[string]*onnxpb.NodeProto{} // training-mode BatchNormalizations by Y
+//	Y = LayerNormalization(X, scale, bias; axis)
+//	  → Y, μ, σ² = ai.taet.onednn.LayerNormTraining(X, scale, bias; axis, epsilon)
+//	DX, DScale, DBias = ai.taet.onednn.LayerNormTrainingGrad(X, DY, scale, bias, μ, σ²; axis, epsilon)
+//
+// the gradient reading the statistics the forward kernel returns instead of
+// recomputing them, and the reductions and elementwise ops that computed it
+// dropped; and how many kernels it put in (two per layer).
+func Norms(m *graphs.Model) (*graphs.Model, int, error) {
+	forward := map[string]*onnxpb.NodeProto{} // the normalizations by Y
 	for _, n := range m.Proto.GetGraph().GetNode() {
-		if n.GetOpType() == "BatchNormalization" && n.GetDomain() == "" && len(n.GetOutput()) == 3 && attrInt(n, "training_mode", 0) == 1 {
+		batch := n.GetOpType() == "BatchNormalization" && len(n.GetOutput()) == 3 && attrInt(n, "training_mode", 0) == 1
+		layer := n.GetOpType() == "LayerNormalization" && len(n.GetOutput()) == 1 && len(n.GetInput()) == 3
+		if n.GetDomain() == "" && (batch || layer) {
 			forward[n.GetOutput()[0]] = n
 		}
 	}
 	kernels := map[string]*onnxpb.NodeProto{}
-	for _, g := range m.BatchNormGrads() {
+	for _, g := range m.NormGrads() {
 		f, ok := forward[g.Y]
 		if !ok {
 			continue
 		}
 		eps := floatAttr("epsilon", attrFloat(f, "epsilon", 1e-5))
 		mean, variance := g.Y+"/onednn/mean", g.Y+"/onednn/var"
-		in := f.GetInput()
-		kernels[g.Y] = nodeOuts(onednn.OpBatchNormTraining, in, append(slices.Clone(f.GetOutput()), mean, variance),
-			eps, floatAttr("momentum", attrFloat(f, "momentum", 0.9)))
-		grad := nodeOuts(onednn.OpBatchNormTrainingGrad, []string{in[0], g.DY, in[1], in[2], mean, variance},
-			[]string{g.DX, g.DScale, g.DBias}, eps)
+		in, outs := f.GetInput(), append(slices.Clone(f.GetOutput()), mean, variance)
+		gradIn, gradOut := []string{in[0], g.DY, in[1], in[2], mean, variance}, []string{g.DX, g.DScale, g.DBias}
+		var grad *onnxpb.NodeProto
+		if f.GetOpType() == "BatchNormalization" {
+			kernels[g.Y] = nodeOuts(onednn.OpBatchNormTraining, in, outs, eps, floatAttr("momentum", attrFloat(f, "momentum", 0.9)))
+			grad = nodeOuts(onednn.OpBatchNormTrainingGrad, gradIn, gradOut, eps)
+		} else {
+			axis := intAttr("axis", attrInt(f, "axis", -1)) // the builder writes it ≥ 0
+			kernels[g.Y] = nodeOuts(onednn.OpLayerNormTraining, in, outs, axis, eps)
+			grad = nodeOuts(onednn.OpLayerNormTrainingGrad, gradIn, gradOut, axis, eps)
+		}
 		kernels[g.DX], kernels[g.DScale], kernels[g.DBias] = grad, grad, grad
 	}
 	return replace(m, kernels)

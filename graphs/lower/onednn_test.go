@@ -288,61 +288,102 @@ func TestReluGradsMatchTheStandardSubgraph(t *testing.T) {
 	}
 }
 
-// bnModel returns a training-mode BatchNormalization of x (shape) and its
-// gradients: inputs x, scale, bias, the running mean and variance and dy,
-// outputs y, the updated running statistics and x_grad, scale_grad and
-// bias_grad of Σ(y·dy); and the inputs' values (x off-centre and scaled,
-// so the statistics matter).
-func bnModel(t *testing.T, shape ...int64) (*graphs.Model, []ortest.Tensor) {
+// normCase is one normalization: training-mode BatchNorm of x, or
+// LayerNorm of x over the axes from axis on.
+type normCase struct {
+	shape []int64
+	layer bool
+	axis  int64
+}
+
+func (tc normCase) String() string {
+	if tc.layer {
+		return fmt.Sprintf("layer%v/axis%d", tc.shape, tc.axis)
+	}
+	return fmt.Sprintf("batch%v", tc.shape)
+}
+
+// model returns the normalization and its gradients: inputs x, scale, bias
+// (a BatchNorm's [C], a LayerNorm's of the normalised axes' shape), a
+// BatchNorm's running mean and variance, and dy; outputs y, a BatchNorm's
+// updated running statistics, and x_grad, scale_grad and bias_grad of
+// Σ(y·dy); and the inputs' values (x off-centre and scaled, so the
+// statistics matter).
+func (tc normCase) model(t *testing.T) (*graphs.Model, []ortest.Tensor) {
 	t.Helper()
-	c := shape[1]
-	m, err := graphs.Build("bn", func(b *graphs.Builder) {
-		x := b.Input("x", onnx.Float, shape...)
-		scale, bias := b.Input("scale", onnx.Float, c), b.Input("bias", onnx.Float, c)
-		rm, rv := b.Input("running_mean", onnx.Float, c), b.Input("running_var", onnx.Float, c)
-		dy := b.Input("dy", onnx.Float, shape...)
-		y, mean, variance := graphs.BatchNormalizationTraining(x, scale, bias, rm, rv, graphs.BatchNormOpts{Momentum: 0.8, Epsilon: 1e-3})
+	ps := tc.shape[1:2]
+	if tc.layer {
+		ps = tc.shape[tc.axis:]
+	}
+	m, err := graphs.Build("norm", func(b *graphs.Builder) {
+		x := b.Input("x", onnx.Float, tc.shape...)
+		scale, bias := b.Input("scale", onnx.Float, ps...), b.Input("bias", onnx.Float, ps...)
+		var y, mean, variance *graphs.Value
+		if tc.layer {
+			y = graphs.LayerNormalization(x, scale, bias, tc.axis, 1e-3)
+		} else {
+			rm, rv := b.Input("running_mean", onnx.Float, ps...), b.Input("running_var", onnx.Float, ps...)
+			y, mean, variance = graphs.BatchNormalizationTraining(x, scale, bias, rm, rv, graphs.BatchNormOpts{Momentum: 0.8, Epsilon: 1e-3})
+		}
+		dy := b.Input("dy", onnx.Float, tc.shape...)
 		grads := graphs.Grad(graphs.ReduceSum(graphs.Mul(y, dy), nil, false), []*graphs.Value{x, scale, bias})
-		for i, name := range []string{"y", "new_mean", "new_var", "x_grad", "scale_grad", "bias_grad"} {
-			b.Output(name, []*graphs.Value{y, mean, variance, grads[0], grads[1], grads[2]}[i])
+		b.Output("y", y)
+		if !tc.layer {
+			b.Output("new_mean", mean)
+			b.Output("new_var", variance)
+		}
+		for i, name := range []string{"x_grad", "scale_grad", "bias_grad"} {
+			b.Output(name, grads[i])
 		}
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(21, uint64(product(shape))))
-	normal := func(n int64, mean, sd float64) []float32 {
-		v := make([]float32, n)
+	rng := rand.New(rand.NewPCG(21, uint64(product(tc.shape))))
+	normal := func(shape []int64, mean, sd float64) ortest.Tensor {
+		v := make([]float32, product(shape))
 		for i := range v {
 			v[i] = float32(mean + sd*rng.NormFloat64())
 		}
-		return v
+		return ortest.F32(v, shape...)
 	}
-	n := product(shape)
-	return m, []ortest.Tensor{
-		ortest.F32(normal(n, 0.7, 2), shape...), ortest.F32(normal(c, 1, 0.3), c), ortest.F32(normal(c, 0, 0.3), c),
-		ortest.F32(normal(c, 0, 1), c), ortest.F32(normal(c, 2, 0.1), c), ortest.F32(normal(n, 0, 1), shape...),
+	in := []ortest.Tensor{normal(tc.shape, 0.7, 2), normal(ps, 1, 0.3), normal(ps, 0, 0.3)}
+	if !tc.layer {
+		in = append(in, normal(ps, 0, 1), normal(ps, 2, 0.1))
 	}
+	return m, append(in, normal(tc.shape, 0, 1))
 }
 
-// TestBatchNormsMatchTheStandardSubgraph runs training-mode BatchNorm and its
-// gradient as written (ONNX Runtime's BatchNormalization; the rule's
-// reductions and elementwise ops) and on oneDNN's batch normalization, for
-// images, sequences and plain features: outputs, running statistics and
-// gradients agree, and the lowering left no reduction behind. The same
-// comparison fails when either kernel gets a wrong epsilon or the forward
-// one a wrong momentum.
-func TestBatchNormsMatchTheStandardSubgraph(t *testing.T) {
+// normMutation changes attribute attr of the kernels of type op, which
+// output must then show.
+type normMutation struct {
+	op, attr, output string
+	change           func(a *onnxpb.AttributeProto)
+}
+
+// TestNormsMatchTheStandardSubgraph runs training-mode BatchNorm and
+// LayerNorm and their gradients as written (ONNX Runtime's ops; the rules'
+// reductions and elementwise ops) and on oneDNN's batch and layer
+// normalization, for images, sequences, plain features and LayerNorms over
+// one and two trailing axes: outputs, running statistics and gradients
+// agree, and the lowering left no reduction behind. The same comparison
+// fails when either kernel gets a wrong epsilon, the forward BatchNorm a
+// wrong momentum or a LayerNorm kernel a wrong axis.
+func TestNormsMatchTheStandardSubgraph(t *testing.T) {
 	initOneDNN(t)
-	for _, shape := range [][]int64{{4, 3, 5, 6}, {3, 4, 7}, {6, 5}} {
-		t.Run(fmt.Sprint(shape), func(t *testing.T) {
-			m, in := bnModel(t, shape...)
-			low, k, err := lower.BatchNorms(m)
+	for _, tc := range []normCase{
+		{shape: []int64{4, 3, 5, 6}}, {shape: []int64{3, 4, 7}}, {shape: []int64{6, 5}},
+		{shape: []int64{4, 9, 16}, layer: true, axis: 2}, {shape: []int64{6, 5}, layer: true, axis: 1},
+		{shape: []int64{2, 3, 4, 5}, layer: true, axis: 2},
+	} {
+		t.Run(tc.String(), func(t *testing.T) {
+			m, in := tc.model(t)
+			low, k, err := lower.Norms(m)
 			if err != nil || k != 2 {
 				t.Fatalf("put in %d kernels (%v), want 2", k, err)
 			}
 			for _, nd := range low.Proto.GetGraph().GetNode() {
-				if op := nd.GetOpType(); nd.GetDomain() == "" && (strings.HasPrefix(op, "Reduce") || op == "BatchNormalization") {
+				if op := nd.GetOpType(); nd.GetDomain() == "" && (strings.HasPrefix(op, "Reduce") || strings.HasSuffix(op, "Normalization")) {
 					t.Errorf("%s %s left in the lowered graph", op, nd.GetName())
 				}
 			}
@@ -353,21 +394,30 @@ func TestBatchNormsMatchTheStandardSubgraph(t *testing.T) {
 					t.Errorf("%s%s", o.Name, err)
 				}
 			}
-			for _, mu := range []struct{ op, attr, output string }{
-				{onednn.OpBatchNormTraining, "epsilon", "y"},
-				{onednn.OpBatchNormTraining, "momentum", "new_var"},
-				{onednn.OpBatchNormTrainingGrad, "epsilon", "x_grad"},
-			} {
+			fwd, grad := onednn.OpBatchNormTraining, onednn.OpBatchNormTrainingGrad
+			if tc.layer {
+				fwd, grad = onednn.OpLayerNormTraining, onednn.OpLayerNormTrainingGrad
+			}
+			triple := func(a *onnxpb.AttributeProto) { a.F = ptr(a.GetF() * 3) }
+			mutations := []normMutation{{fwd, "epsilon", "y", triple}, {grad, "epsilon", "x_grad", triple}}
+			if tc.layer {
+				wrongAxis := func(a *onnxpb.AttributeProto) { a.I = ptr(a.GetI() - 1) }
+				mutations = append(mutations, normMutation{fwd, "axis", "y", wrongAxis}, normMutation{grad, "axis", "x_grad", wrongAxis})
+			} else {
+				mutations = append(mutations, normMutation{fwd, "momentum", "new_var", func(a *onnxpb.AttributeProto) { a.F = ptr(a.GetF() / 2) }})
+			}
+			for _, mu := range mutations {
 				p := proto.Clone(low.Proto).(*onnxpb.ModelProto)
 				for _, nd := range p.GetGraph().GetNode() {
 					for _, a := range nd.GetAttribute() {
 						if nd.GetOpType() == mu.op && a.GetName() == mu.attr {
-							a.F = ptr(a.GetF() * 3)
+							mu.change(a)
 						}
 					}
 				}
 				out := slices.Index(m.OutputNames(), mu.output)
-				if got := ortest.RunWith(t, low.WithProto(p), ort.OneDNN, in...); closeTo(got[out].F, want[out].F) == nil {
+				got, err := ortest.RunErr(low.WithProto(p), ort.OneDNN, in...)
+				if err == nil && closeTo(got[out].F, want[out].F) == nil {
 					t.Errorf("%s with a wrong %s gives the right %s", mu.op, mu.attr, mu.output)
 				}
 			}

@@ -55,7 +55,7 @@ const (
 	// Standard runs the graph as written.
 	Standard
 	// OneDNN computes the convolutions (forward, weight and input
-	// gradients), training-mode BatchNorm and its gradient and the ReLU
+	// gradients), training-mode BatchNorm, LayerNorm, their gradients and the ReLU
 	// gradients on oneDNN (package onednn), where libdnnl.so.2 loads, and
 	// lowers what else it can as Blocked does.
 	OneDNN

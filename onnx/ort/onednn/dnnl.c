@@ -32,6 +32,8 @@
 	X(dnnl_eltwise_backward_desc_init)                                  \
 	X(dnnl_batch_normalization_forward_desc_init)                       \
 	X(dnnl_batch_normalization_backward_desc_init)                      \
+	X(dnnl_layer_normalization_forward_desc_init)                       \
+	X(dnnl_layer_normalization_backward_desc_init)                      \
 	X(dnnl_primitive_desc_create)                                       \
 	X(dnnl_primitive_desc_destroy)                                      \
 	X(dnnl_primitive_create)                                            \
@@ -96,12 +98,13 @@ const char *taet_dnnl_version(int v[3]) {
 //	ConvInputGrad(dy, w; strides, pads, dilations, kernel_shape, group, input_shape) → dx
 
 // kind is what a kernel computes.
-typedef enum { CONV, WEIGHT_GRAD, INPUT_GRAD, RELU_GRAD, BN, BN_GRAD } kind;
+typedef enum { CONV, WEIGHT_GRAD, INPUT_GRAD, RELU_GRAD, BN, BN_GRAD, LN, LN_GRAD } kind;
 
-static const char *kind_name[] = {"Conv", "ConvWeightGrad", "ConvInputGrad", "ReluGrad", "BatchNormTraining", "BatchNormTrainingGrad"};
+static const char *kind_name[] = {"Conv", "ConvWeightGrad", "ConvInputGrad", "ReluGrad",
+                                  "BatchNormTraining", "BatchNormTrainingGrad", "LayerNormTraining", "LayerNormTrainingGrad"};
 
 // The inputs and outputs of each kind.
-static const size_t kind_inputs[] = {2, 2, 2, 2, 5, 6}, kind_outputs[] = {1, 1, 1, 1, 5, 3};
+static const size_t kind_inputs[] = {2, 2, 2, 2, 5, 6, 3, 6}, kind_outputs[] = {1, 1, 1, 1, 5, 3, 3, 3};
 
 // taet_op is a custom operator with the OpenMP thread count its kernels
 // use; ORT hands &op back to the callbacks.
@@ -625,34 +628,43 @@ done:
 	return err;
 }
 
-// ---- BatchNormTraining, BatchNormTrainingGrad -------------------------------
+// ---- Batch and layer normalization ------------------------------------------
 //
 //	BatchNormTraining(x, scale, bias, running_mean, running_var; epsilon, momentum)
 //	  → y, running_mean', running_var', mean, var
 //	BatchNormTrainingGrad(x, dy, scale, bias, mean, var; epsilon) → dx, dscale, dbias
+//	LayerNormTraining(x, scale, bias; axis, epsilon) → y, mean, var
+//	LayerNormTrainingGrad(x, dy, scale, bias, mean, var; axis, epsilon) → dx, dscale, dbias
 //
-// x [N, C, …] is normalised per channel with the batch's mean and biased
-// variance var (÷ N·S, S the product of the axes after C):
-// y = scale·(x − mean)/√(var + ε) + bias, and the running statistics are
-// updated as ONNX BatchNormalization-15 does, running' = momentum·running +
-// (1 − momentum)·batch. The gradient takes the statistics the forward op
-// returned: dx = (scale/σ)·(dy − mean(dy) − x̂·mean(dy·x̂)), dscale = Σ dy·x̂,
-// dbias = Σ dy. oneDNN's batch normalization (use_scale | use_shift), x
-// seen as [N, C, S, 1]: oneDNN 2.6's plain-layout kernel is 4-D only, and
-// [N, C, S] would run its reference one, 13× slower at [128, 64, 1024]. Its
-// backward primitive also wants the shift, which it does not read.
+// Batch normalization normalises x [N, C, …] per channel with the batch's
+// mean and biased variance var (÷ N·S, S the product of the axes after C):
+// y = scale·(x − mean)/√(var + ε) + bias, and updates the running
+// statistics as ONNX BatchNormalization-15 does, running' = momentum·running
+// + (1 − momentum)·batch. Layer normalization (ONNX LayerNormalization-17)
+// normalises each of the T = x[0]·…·x[axis−1] rows of x seen as [T, C]
+// (C the product of the axes from axis on) the same way, scale and bias of
+// the trailing axes' shape; mean and var are then [T]. The gradients take
+// the statistics the forward op returned: dx = (scale/σ)·(dy − mean(dy) −
+// x̂·mean(dy·x̂)), dscale = Σ dy·x̂, dbias = Σ dy, means over what was
+// normalised, sums over the rest. oneDNN's batch and layer normalization
+// (use_scale | use_shift). For batch normalization x is seen as [N, C, S, 1]:
+// oneDNN 2.6's plain-layout kernel is 4-D only, and [N, C, S] would run its
+// reference one, 13× slower at [128, 64, 1024]. Both backward primitives
+// also want the shift, which they do not read.
 
-// bnorm is one node's kernel and the primitive for the last shape.
+// norm is one node's kernel and the primitive for the last shape.
 typedef struct {
 	kernel base;
 	kind kind;
+	int layer; // layer normalization (else batch)
+	int64_t axis;
 	float epsilon, momentum;
-	int64_t n, c, s; // the shape prim was built for; c == 0: none yet
+	int64_t n, c, s; // the shape prim was built for ([N, C, S] or [T, C, 1]); c == 0: none yet
 	dnnl_primitive_t prim;
 	dnnl_memory_t x, dst, dx, scale, shift, mean, var, dscale, dshift; // dst: y or dy
-} bnorm;
+} norm;
 
-static void bnorm_release(bnorm *b) {
+static void norm_release(norm *b) {
 	if (b->prim) dn.dnnl_primitive_destroy(b->prim);
 	dnnl_memory_t *all[] = {&b->x, &b->dst, &b->dx, &b->scale, &b->shift, &b->mean, &b->var, &b->dscale, &b->dshift};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
@@ -662,106 +674,140 @@ static void bnorm_release(bnorm *b) {
 	b->prim = NULL, b->c = 0;
 }
 
-static void bnorm_destroy(void *k) {
-	bnorm *b = k;
+static void norm_destroy(void *k) {
+	norm *b = k;
 	if (b == NULL) return;
-	bnorm_release(b);
+	norm_release(b);
 	kernel_free(&b->base);
 	free(b);
 }
 
-static OrtStatus *bnorm_create(const OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info, void **out) {
-	bnorm *b = calloc(1, sizeof *b);
-	if (b == NULL) return api->CreateStatus(ORT_FAIL, "batch normalization: out of memory");
+static OrtStatus *norm_create(const OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info, void **out) {
+	norm *b = calloc(1, sizeof *b);
+	if (b == NULL) return api->CreateStatus(ORT_FAIL, "normalization: out of memory");
 	b->kind = ((const taet_op *)op)->kind;
+	b->layer = b->kind == LN || b->kind == LN_GRAD;
 	OrtStatus *s = kernel_init(&b->base, op, api, info);
 	if (s == NULL) s = api->KernelInfoGetAttribute_float(info, "epsilon", &b->epsilon);
 	if (s == NULL && b->kind == BN) s = api->KernelInfoGetAttribute_float(info, "momentum", &b->momentum);
+	if (s == NULL && b->layer) s = api->KernelInfoGetAttribute_int64(info, "axis", &b->axis);
 	if (s != NULL) {
-		bnorm_destroy(b);
+		norm_destroy(b);
 		return s;
 	}
-	if (!(b->epsilon > 0)) {
-		bnorm_destroy(b);
-		return status(api, ORT_INVALID_GRAPH, "%s %s: epsilon %g: want > 0", b->base.op, b->base.name, b->epsilon);
+	if (!(b->epsilon > 0) || (b->layer && b->axis < 1)) {
+		norm_destroy(b);
+		return status(api, ORT_INVALID_GRAPH, "%s %s: epsilon %g, axis %lld: want epsilon > 0 and axis ≥ 1", b->base.op, b->base.name,
+		              b->epsilon, (long long)b->axis);
 	}
 	*out = b;
 	return NULL;
 }
 
-static OrtStatus *bnorm_build(bnorm *b, int64_t n, int64_t c, int64_t s) {
+static OrtStatus *norm_build(norm *b, int64_t n, int64_t c, int64_t s) {
 	OrtStatus *err = NULL;
 	dnnl_primitive_desc_t fwd = NULL, bwd = NULL;
-	dnnl_dims_t d = {n, c, s, 1}, cd = {c};
-	dnnl_memory_desc_t md, cmd;
-	dnnl_batch_normalization_desc_t fd, bd;
+	dnnl_dims_t d = {n, c, s, 1}, cd = {c}, td = {n};
+	dnnl_memory_desc_t md, cmd, smd; // data, scale and shift, statistics
 	unsigned flags = dnnl_use_scale | dnnl_use_shift;
-	bnorm_release(b);
-	DNNL_TRY(&b->base, dn.dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, dnnl_nchw), "layout");
-	DNNL_TRY(&b->base, dn.dnnl_memory_desc_init_by_tag(&cmd, 1, cd, dnnl_f32, dnnl_a), "channel layout");
-	DNNL_TRY(&b->base, dn.dnnl_batch_normalization_forward_desc_init(&fd, dnnl_forward_training, &md, b->epsilon, flags), "forward descriptor");
-	DNNL_TRY(&b->base, dn.dnnl_primitive_desc_create(&fwd, &fd, NULL, dn.engine, NULL), "forward primitive descriptor");
-	if (b->kind == BN) {
-		DNNL_TRY(&b->base, dn.dnnl_primitive_create(&b->prim, fwd), "forward primitive");
+	norm_release(b);
+	DNNL_TRY(&b->base, dn.dnnl_memory_desc_init_by_tag(&cmd, 1, cd, dnnl_f32, dnnl_a), "scale layout");
+	if (b->layer) {
+		dnnl_layer_normalization_desc_t fd, bd;
+		DNNL_TRY(&b->base, dn.dnnl_memory_desc_init_by_tag(&md, 2, d, dnnl_f32, dnnl_ab), "layout");
+		DNNL_TRY(&b->base, dn.dnnl_memory_desc_init_by_tag(&smd, 1, td, dnnl_f32, dnnl_a), "statistics layout");
+		DNNL_TRY(&b->base, dn.dnnl_layer_normalization_forward_desc_init(&fd, dnnl_forward_training, &md, &smd, b->epsilon, flags), "forward descriptor");
+		DNNL_TRY(&b->base, dn.dnnl_primitive_desc_create(&fwd, &fd, NULL, dn.engine, NULL), "forward primitive descriptor");
+		if (b->kind == LN_GRAD) {
+			DNNL_TRY(&b->base, dn.dnnl_layer_normalization_backward_desc_init(&bd, dnnl_backward, &md, &md, &smd, b->epsilon, flags), "backward descriptor");
+			DNNL_TRY(&b->base, dn.dnnl_primitive_desc_create(&bwd, &bd, NULL, dn.engine, fwd), "backward primitive descriptor");
+		}
 	} else {
-		DNNL_TRY(&b->base, dn.dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &md, &md, b->epsilon, flags), "backward descriptor");
-		DNNL_TRY(&b->base, dn.dnnl_primitive_desc_create(&bwd, &bd, NULL, dn.engine, fwd), "backward primitive descriptor");
-		DNNL_TRY(&b->base, dn.dnnl_primitive_create(&b->prim, bwd), "backward primitive");
+		dnnl_batch_normalization_desc_t fd, bd;
+		DNNL_TRY(&b->base, dn.dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, dnnl_nchw), "layout");
+		smd = cmd;
+		DNNL_TRY(&b->base, dn.dnnl_batch_normalization_forward_desc_init(&fd, dnnl_forward_training, &md, b->epsilon, flags), "forward descriptor");
+		DNNL_TRY(&b->base, dn.dnnl_primitive_desc_create(&fwd, &fd, NULL, dn.engine, NULL), "forward primitive descriptor");
+		if (b->kind == BN_GRAD) {
+			DNNL_TRY(&b->base, dn.dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &md, &md, b->epsilon, flags), "backward descriptor");
+			DNNL_TRY(&b->base, dn.dnnl_primitive_desc_create(&bwd, &bd, NULL, dn.engine, fwd), "backward primitive descriptor");
+		}
+	}
+	DNNL_TRY(&b->base, dn.dnnl_primitive_create(&b->prim, bwd ? bwd : fwd), "primitive");
+	if (bwd) {
 		DNNL_TRY(&b->base, dn.dnnl_memory_create(&b->dx, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
 		DNNL_TRY(&b->base, dn.dnnl_memory_create(&b->dscale, &cmd, dn.engine, DNNL_MEMORY_NONE), "memory");
 		DNNL_TRY(&b->base, dn.dnnl_memory_create(&b->dshift, &cmd, dn.engine, DNNL_MEMORY_NONE), "memory");
 	}
 	DNNL_TRY(&b->base, dn.dnnl_memory_create(&b->x, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
 	DNNL_TRY(&b->base, dn.dnnl_memory_create(&b->dst, &md, dn.engine, DNNL_MEMORY_NONE), "memory");
-	dnnl_memory_t *per_channel[] = {&b->scale, &b->shift, &b->mean, &b->var};
-	for (int i = 0; i < 4; i++) DNNL_TRY(&b->base, dn.dnnl_memory_create(per_channel[i], &cmd, dn.engine, DNNL_MEMORY_NONE), "memory");
+	DNNL_TRY(&b->base, dn.dnnl_memory_create(&b->scale, &cmd, dn.engine, DNNL_MEMORY_NONE), "memory");
+	DNNL_TRY(&b->base, dn.dnnl_memory_create(&b->shift, &cmd, dn.engine, DNNL_MEMORY_NONE), "memory");
+	DNNL_TRY(&b->base, dn.dnnl_memory_create(&b->mean, &smd, dn.engine, DNNL_MEMORY_NONE), "memory");
+	DNNL_TRY(&b->base, dn.dnnl_memory_create(&b->var, &smd, dn.engine, DNNL_MEMORY_NONE), "memory");
 	b->n = n, b->c = c, b->s = s;
 done:
 	if (bwd) dn.dnnl_primitive_desc_destroy(bwd);
 	if (fwd) dn.dnnl_primitive_desc_destroy(fwd);
-	if (err != NULL) bnorm_release(b);
+	if (err != NULL) norm_release(b);
 	return err;
 }
 
-// bnorm_compute: BatchNormTraining's or BatchNormTrainingGrad's outputs
-// (see above) from its inputs.
-static OrtStatus *bnorm_compute(void *k, OrtKernelContext *ctx) {
-	bnorm *b = k;
+// norm_compute: the outputs of one of the four ops (see above) from its
+// inputs.
+static OrtStatus *norm_compute(void *k, OrtKernelContext *ctx) {
+	norm *b = k;
 	const OrtApi *api = b->base.api;
 	size_t ins = kind_inputs[b->kind], outs = kind_outputs[b->kind];
+	int grad = b->kind == BN_GRAD || b->kind == LN_GRAD;
 	const OrtValue *in[6];
 	void *ip[6], *op[5];
-	int64_t shape[8], cshape[8], n, total;
-	size_t rank, crank;
+	int64_t shape[8], sshape[8], tmp[8], n, total;
+	size_t rank, srank, trank;
 	for (size_t i = 0; i < ins; i++) {
 		RETURN_IF(api->KernelContext_GetInput(ctx, i, &in[i]));
 		RETURN_IF(api->GetTensorMutableData((OrtValue *)in[i], &ip[i]));
 	}
 	RETURN_IF(count(api, in[0], &total, shape, &rank));
-	if (rank < 2 || shape[0] < 1 || shape[1] < 1) {
-		return status(api, ORT_INVALID_ARGUMENT, "%s %s: x has rank %zu: want [N, C, …]", b->base.op, b->base.name, rank);
+	RETURN_IF(count(api, in[grad ? 2 : 1], &n, sshape, &srank)); // scale: [C], or the normalised axes' shape
+	int64_t split = b->layer ? b->axis : 2; // x = [rows…, normalised or channel…]
+	if ((int64_t)rank < split + (b->layer ? 1 : 0) || rank < 2 || total == 0) {
+		return status(api, ORT_INVALID_ARGUMENT, "%s %s: x has rank %zu: want %s", b->base.op, b->base.name, rank,
+		              b->layer ? "more axes than the attribute axis" : "[N, C, …]");
 	}
-	int64_t c = shape[1], s = total / (shape[0] * c);
+	int64_t rows = 1;
+	for (int64_t a = 0; a < (b->layer ? split : 1); a++) rows *= shape[a];
+	int64_t c = b->layer ? total / rows : shape[1], s = b->layer ? 1 : total / (shape[0] * c);
+	int64_t stats = b->layer ? rows : c;
 	for (size_t i = 1; i < ins; i++) {
-		int per_channel = !(b->kind == BN_GRAD && i == 1); // BatchNormTrainingGrad's dy has x's shape
-		RETURN_IF(count(api, in[i], &n, cshape, &crank));
-		if (per_channel ? n != c : n != total) {
+		// dy has x's shape; scale and bias C values; the statistics stats values
+		int64_t want = grad && i == 1 ? total : (grad ? i >= 4 : (!b->layer && i >= 3)) ? stats : c;
+		RETURN_IF(count(api, in[i], &n, tmp, &trank));
+		if (n != want) {
 			return status(api, ORT_INVALID_ARGUMENT, "%s %s: input %zu has %lld values, want %lld", b->base.op, b->base.name, i,
-			              (long long)n, (long long)(per_channel ? c : total));
+			              (long long)n, (long long)want);
 		}
 	}
 	for (size_t i = 0; i < outs; i++) {
 		OrtValue *v;
-		int whole = i == 0; // y or dx; the rest are per channel
-		RETURN_IF(api->KernelContext_GetOutput(ctx, i, whole ? shape : &shape[1], whole ? rank : 1, &v));
+		int64_t flat[1] = {stats};
+		if (i == 0) { // y or dx
+			RETURN_IF(api->KernelContext_GetOutput(ctx, i, shape, rank, &v));
+		} else if (grad || !b->layer) { // dscale, dbias; the running and batch statistics, [C]
+			RETURN_IF(api->KernelContext_GetOutput(ctx, i, sshape, srank, &v));
+		} else { // a layer's mean and var
+			RETURN_IF(api->KernelContext_GetOutput(ctx, i, flat, 1, &v));
+		}
 		RETURN_IF(api->GetTensorMutableData(v, &op[i]));
 	}
 	OrtStatus *err = NULL;
 	pthread_mutex_lock(&b->base.mu);
 	dn.omp_set_num_threads(b->base.threads); // before building, as in conv_compute
-	if ((b->c != c || b->n != shape[0] || b->s != s) && (err = bnorm_build(b, shape[0], c, s)) != NULL) goto done;
-	if (b->kind == BN) {
-		void *h[][2] = {{b->x, ip[0]}, {b->scale, ip[1]}, {b->shift, ip[2]}, {b->dst, op[0]}, {b->mean, op[3]}, {b->var, op[4]}};
+	int64_t n0 = b->layer ? rows : shape[0];
+	if ((b->c != c || b->n != n0 || b->s != s) && (err = norm_build(b, n0, c, s)) != NULL) goto done;
+	if (!grad) {
+		void *mean = op[b->layer ? 1 : 3], *var = op[b->layer ? 2 : 4];
+		void *h[][2] = {{b->x, ip[0]}, {b->scale, ip[1]}, {b->shift, ip[2]}, {b->dst, op[0]}, {b->mean, mean}, {b->var, var}};
 		for (int i = 0; i < 6; i++) DNNL_TRY(&b->base, dn.dnnl_memory_set_data_handle(h[i][0], h[i][1]), "handle");
 		dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, b->x}, {DNNL_ARG_SCALE, b->scale}, {DNNL_ARG_SHIFT, b->shift},
 		                          {DNNL_ARG_DST, b->dst}, {DNNL_ARG_MEAN, b->mean}, {DNNL_ARG_VARIANCE, b->var}};
@@ -804,7 +850,7 @@ static OrtCustomOp *new_op(kind k, int threads) {
 	o->GetInputTypeCount = op_inputs;
 	o->GetOutputType = op_type;
 	o->GetOutputTypeCount = op_outputs;
-	o->KernelDestroy = k == RELU_GRAD ? relu_destroy : k >= BN ? bnorm_destroy : conv_destroy;
+	o->KernelDestroy = k == RELU_GRAD ? relu_destroy : k >= BN ? norm_destroy : conv_destroy;
 	o->GetInputCharacteristic = op_required;
 	o->GetOutputCharacteristic = op_required;
 	o->GetInputMemoryType = op_memtype;
@@ -812,15 +858,15 @@ static OrtCustomOp *new_op(kind k, int threads) {
 	o->GetVariadicInputHomogeneity = op_zero;
 	o->GetVariadicOutputMinArity = op_one;
 	o->GetVariadicOutputHomogeneity = op_zero;
-	o->CreateKernelV2 = k == RELU_GRAD ? relu_create : k >= BN ? bnorm_create : conv_create;
-	o->KernelComputeV2 = k == RELU_GRAD ? relu_compute : k >= BN ? bnorm_compute : conv_compute;
+	o->CreateKernelV2 = k == RELU_GRAD ? relu_create : k >= BN ? norm_create : conv_create;
+	o->KernelComputeV2 = k == RELU_GRAD ? relu_compute : k >= BN ? norm_compute : conv_compute;
 	o->GetStartVersion = op_one;
 	return o;
 }
 
 char *taet_dnnl_domain(const OrtApi *api, const char *domain, int threads, OrtCustomOpDomain **out) {
 	OrtStatus *s = api->CreateCustomOpDomain(domain, out);
-	for (kind k = CONV; s == NULL && k <= BN_GRAD; k++) {
+	for (kind k = CONV; s == NULL && k <= LN_GRAD; k++) {
 		OrtCustomOp *op = new_op(k, threads);
 		if (op == NULL) return errorf("out of memory");
 		s = api->CustomOpDomain_Add(*out, op);

@@ -37,6 +37,14 @@
 // dscale = Σ dy·x̂, dbias = Σ dy, sums over every axis but C. They are
 // oneDNN's batch normalization forward and backward.
 //
+//	LayerNormTraining(x, scale, bias; axis, epsilon) → y, mean, var
+//	LayerNormTrainingGrad(x, dy, scale, bias, mean, var; axis, epsilon) → dx, dscale, dbias
+//
+// are the same for ONNX LayerNormalization-17, which normalises each row of
+// x seen as [T, C] (T the product of the axes before axis, C of the rest;
+// scale and bias of the trailing axes' shape, mean and var [T]), on
+// oneDNN's layer normalization.
+//
 // # Library
 //
 // libdnnl.so.2 (or the file $TAET_ONEDNN_LIB names) is opened at run time

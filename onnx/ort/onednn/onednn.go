@@ -28,6 +28,8 @@ const (
 
 	OpBatchNormTraining     = "BatchNormTraining"
 	OpBatchNormTrainingGrad = "BatchNormTrainingGrad"
+	OpLayerNormTraining     = "LayerNormTraining"
+	OpLayerNormTrainingGrad = "LayerNormTrainingGrad"
 )
 
 // LibraryEnv names the environment variable that overrides the library
