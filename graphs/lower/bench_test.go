@@ -213,7 +213,8 @@ func cpuTime() (all, sys time.Duration) {
 
 // BenchmarkProfile runs the CIFAR ResNet-18 train step, the input-gradient
 // graph of one PGD iteration with the weights stored in the graph, as the
-// attacks build it, and the CIFAR ViT's train step (batch 128, 2 threads), standard and lowered (blocked,
+// attacks build it, and the CIFAR ViT's train step (batch 128), and
+// ResNet-50's (batch 32, as bench/compare.sh), on 2 threads, standard and lowered (blocked,
 // onednn), with ONNX Runtime's profiler on, and logs where the time goes by
 // op type. Run it with -bench Profile -benchtime 2x -v.
 func BenchmarkProfile(b *testing.B) {
@@ -232,10 +233,18 @@ func BenchmarkProfile(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	r50, err := models.ByName("resnet50", models.Options{Classes: 10, ImageSize: 32, Width: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r50Step, err := graphs.TrainStepGraph(graphs.GraphSpec{Name: "r50", Batch: 32, Image: []int64{3, 32, 32}, Net: r50, Loss: losses.CrossEntropy})
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, g := range []struct {
 		name string
 		*graphs.Assembled
-	}{{"train-step", step}, {"input-grad", stored}, {"vit-train-step", vitStep}} {
+	}{{"train-step", step}, {"input-grad", stored}, {"vit-train-step", vitStep}, {"resnet50-train-step", r50Step}} {
 		for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked, ort.OneDNN} {
 			b.Run(g.name+"/"+k.String(), func(b *testing.B) {
 				prefix := filepath.Join(b.TempDir(), "step")
