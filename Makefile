@@ -13,7 +13,7 @@ DEB_PACKAGES := dataset-fashion-mnist libdnnl2
 # page), Slurm and munge (the sweep's one-node cluster test).
 TEST_DEB_PACKAGES := python3-onnx python3-torch chromium slurm-wlm munge
 
-.PHONY: setup deb test-deps ort build quickstart test bench bench-deps bench-compare clean
+.PHONY: setup deb test-deps ort build quickstart test bench bench-deps bench-compare bench-fit-rss clean
 
 ## setup: Debian packages (Fashion-MNIST, npm), ONNX Runtime, the taetctl binary
 setup: deb ort build
@@ -63,6 +63,10 @@ bench-deps:
 ## bench-compare: taet against PyTorch side by side (bench/compare.sh; ARGS=--quick for a smoke run)
 bench-compare: deb ort bench-deps
 	bench/compare.sh $(ARGS)
+
+## bench-fit-rss: peak memory of a CIFAR-size taetctl fit against PyTorch's (bench/fit-rss.sh)
+bench-fit-rss: deb ort bench-deps
+	bench/fit-rss.sh $(ARGS)
 
 clean:
 	rm -rf bin
