@@ -12,6 +12,23 @@ import (
 	"github.com/taet-ml/taet/ortoracle"
 )
 
+// closeFinishedStages closes the training sessions of the stages that no
+// epoch from epoch on trains: a session keeps the memory of its largest run
+// (the CE session about 0.8 GB on the CIFAR ResNet-18), which the next
+// stage's session would otherwise add to.
+func (f *fitter) closeFinishedStages(epoch int) {
+	ahead := map[string]bool{}
+	for e := epoch; e < f.cfg.Epochs(); e++ {
+		ahead[f.cfg.StageAt(e).Name] = true
+	}
+	for name, s := range f.steps {
+		if !ahead[name] {
+			s.Close()
+			delete(f.steps, name)
+		}
+	}
+}
+
 // run trains from the state's epoch and step to the end.
 func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 	cfg := f.cfg
@@ -21,6 +38,7 @@ func (f *fitter) run(ctx context.Context, obs Observer) (*Result, error) {
 	}
 	for epoch := f.st.Epoch; epoch < cfg.Epochs(); epoch++ {
 		stage := cfg.StageAt(epoch)
+		f.closeFinishedStages(epoch)
 		sess := f.steps[stage.Name]
 		lr := float32(cfg.Optimizer.LRAt(epoch))
 		batches := data.TrainBatches(f.train, cfg.Batch, aug, cfg.Seed, epoch)
