@@ -27,15 +27,7 @@ import (
 // as inputs).
 func BenchmarkCIFARResNet18(b *testing.B) {
 	ortest.Init(b)
-	net, err := models.ByName("resnet18", models.Options{Classes: 10, ImageSize: 32, Width: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	spec := graphs.GraphSpec{Name: "bench", Batch: 128, Image: []int64{3, 32, 32}, Net: net, Loss: losses.CrossEntropy}
-	step, err := graphs.TrainStepGraph(spec)
-	if err != nil {
-		b.Fatal(err)
-	}
+	step, spec := cifarStep(b, "resnet18", 128)
 	for _, k := range []ort.CPUKernels{ort.Standard, ort.Blocked, ort.OneDNN} {
 		b.Run("train-step/"+k.String(), func(b *testing.B) { runGraph(b, step, k) })
 	}
@@ -122,7 +114,11 @@ func runGraphOpts(b *testing.B, g *graphs.Assembled, opts ort.Options) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N*128)/b.Elapsed().Seconds(), "img/s")
+	for _, in := range g.Inputs {
+		if in.Name == "x" { // the images of an assembled graph: [batch, C, H, W]
+			b.ReportMetric(float64(int64(b.N)*in.Shape[0])/b.Elapsed().Seconds(), "img/s")
+		}
+	}
 	cpu, sys := cpuTime()
 	b.ReportMetric((cpu-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 	b.ReportMetric((sys-sys0).Seconds()/float64(b.N), "sys-s/op")
@@ -218,29 +214,13 @@ func cpuTime() (all, sys time.Duration) {
 // onednn), with ONNX Runtime's profiler on, and logs where the time goes by
 // op type. Run it with -bench Profile -benchtime 2x -v.
 func BenchmarkProfile(b *testing.B) {
-	net, _ := models.ByName("resnet18", models.Options{Classes: 10, ImageSize: 32, Width: 1})
-	spec := graphs.GraphSpec{Name: "p", Batch: 128, Image: []int64{3, 32, 32}, Net: net, Loss: losses.CrossEntropy}
-	step, err := graphs.TrainStepGraph(spec)
-	if err != nil {
-		b.Fatal(err)
-	}
+	step, spec := cifarStep(b, "resnet18", 128)
 	stored, err := graphs.InputGradGraph(spec, graphs.InitParams(step.Params, 1))
 	if err != nil {
 		b.Fatal(err)
 	}
-	vit, _ := models.ByName("vit", models.Options{Classes: 10, ImageSize: 32, Width: 1})
-	vitStep, err := graphs.TrainStepGraph(graphs.GraphSpec{Name: "vit", Batch: 128, Image: []int64{3, 32, 32}, Net: vit, Loss: losses.CrossEntropy})
-	if err != nil {
-		b.Fatal(err)
-	}
-	r50, err := models.ByName("resnet50", models.Options{Classes: 10, ImageSize: 32, Width: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	r50Step, err := graphs.TrainStepGraph(graphs.GraphSpec{Name: "r50", Batch: 32, Image: []int64{3, 32, 32}, Net: r50, Loss: losses.CrossEntropy})
-	if err != nil {
-		b.Fatal(err)
-	}
+	vitStep, _ := cifarStep(b, "vit", 128)
+	r50Step, _ := cifarStep(b, "resnet50", 32)
 	for _, g := range []struct {
 		name string
 		*graphs.Assembled
@@ -257,6 +237,22 @@ func BenchmarkProfile(b *testing.B) {
 			})
 		}
 	}
+}
+
+// cifarStep returns the CE train-step graph of model (width 1) on CIFAR-10
+// images, [batch, 3, 32, 32] with 10 classes, and its spec.
+func cifarStep(b *testing.B, model string, batch int64) (*graphs.Assembled, graphs.GraphSpec) {
+	b.Helper()
+	net, err := models.ByName(model, models.Options{Classes: 10, ImageSize: 32, Width: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	spec := graphs.GraphSpec{Name: model, Batch: batch, Image: []int64{3, 32, 32}, Net: net, Loss: losses.CrossEntropy}
+	g, err := graphs.TrainStepGraph(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return g, spec
 }
 
 // logProfile logs the op types that take the most time in an ONNX Runtime
