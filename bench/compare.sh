@@ -75,21 +75,16 @@ go_pattern="^($(IFS='|'; echo "${go_funcs[*]}"))\$/^($(IFS='|'; echo "${go_subs[
 go_names=$(for r in "${rows[@]}"; do echo "${go_bench[$r]}=$r"; done)
 torch_which=$(IFS=,; echo "${rows[*]}")
 
-py=/usr/bin/python3
-if ! $py -c 'import torch' 2>/dev/null || [ ! -x /usr/bin/time ]; then
-  echo "bench/compare.sh: needs Debian's python3-torch and time: run 'make bench-deps' (apt-get install python3-torch time libopenblas0-pthread)" >&2
-  exit 10
-fi
+. bench/lib.sh
+need_torch bench/compare.sh
 
 out=$PWD/bench/out
 mkdir -p "$out"
 raw=$out/raw.jsonl
 : > "$raw"
-tuned='glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184'
 echo "building the benchmark binary" >&2
 go test -c -o "$out/train.test" ./train
 go build -o "$out/taetctl" ./cmd/taetctl
-export TAET_ORT_LIB=${TAET_ORT_LIB:-$PWD/third_party/onnxruntime/libonnxruntime.so.1}
 # The CPU kernels the benchmarks' sessions use (their default) and oneDNN's version.
 read -r kernels onednn < <("$out/taetctl" --json version | $py -c 'import json, sys; r = json.load(sys.stdin); print(r["cpu_kernels"], r.get("onednn_version", "-"))')
 echo "taet CPU kernels: $kernels (oneDNN $onednn)" >&2

@@ -38,11 +38,8 @@ done
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || { echo "bench/fit-rss.sh: --threads takes a positive integer, got $threads" >&2; exit 2; }
 [[ "$ir" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench/fit-rss.sh: --ir takes a number ≥ 1, got $ir" >&2; exit 2; }
 
-py=/usr/bin/python3
-if ! $py -c 'import torch' 2>/dev/null || [ ! -x /usr/bin/time ]; then
-  echo "bench/fit-rss.sh: needs Debian's python3-torch and time: run 'make bench-deps'" >&2
-  exit 10
-fi
+. bench/lib.sh
+need_torch bench/fit-rss.sh
 
 out=$PWD/bench/out
 data=$out/fit-cifar/cifar-10-batches-bin
@@ -66,9 +63,7 @@ fi
 
 echo "building taetctl" >&2
 go build -o "$out/taetctl" ./cmd/taetctl
-export TAET_ORT_LIB=${TAET_ORT_LIB:-$PWD/third_party/onnxruntime/libonnxruntime.so.1}
 kernels=$("$out/taetctl" --json version | $py -c 'import json, sys; print(json.load(sys.stdin)["cpu_kernels"])')
-tuned='glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184'
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
