@@ -1,6 +1,7 @@
 package train
 
 import (
+	"maps"
 	"slices"
 	"testing"
 
@@ -32,12 +33,7 @@ func TestFinishedStagesCloseTheirSessions(t *testing.T) {
 	defer f.close()
 	for epoch, want := range [][]string{{"ce", "hel"}, {"hel"}, {"hel"}} {
 		f.closeFinishedStages(epoch)
-		var open []string
-		for name := range f.steps {
-			open = append(open, name)
-		}
-		slices.Sort(open)
-		if !slices.Equal(open, want) {
+		if open := slices.Sorted(maps.Keys(f.steps)); !slices.Equal(open, want) {
 			t.Errorf("epoch %d: open training sessions %v, want %v", epoch, open, want)
 		}
 	}
