@@ -6,7 +6,8 @@ package ort
 #include "onnxruntime_c_api.h"
 
 // The OrtApi of the library Init loaded, for the calls onnxruntime_go does
-// not wrap: outputs left in device memory and bound back as inputs.
+// not wrap: outputs left in device memory and bound back as inputs, and the
+// CPU arena the sessions share (arena.go).
 static const OrtApi *api;
 static const OrtApi *get_api(void) { return api; }
 
@@ -34,6 +35,28 @@ static char *memory_info(int cuda, int id, OrtMemoryInfo **out) {
 }
 
 static void release_memory_info(OrtMemoryInfo *m) { api->ReleaseMemoryInfo(m); }
+
+// share_cpu_arena registers one CPU arena with the process's environment
+// (CreateEnv returns the one onnxruntime_go made: it is a singleton, and the
+// reference taken here is never released), growing by what each request
+// needs instead of to the next power of two. Sessions configured with
+// session.use_env_allocators allocate from it.
+static char *share_cpu_arena(void) {
+	OrtEnv *env;
+	char *err = status_message(api->CreateEnv(ORT_LOGGING_LEVEL_WARNING, "taet", &env));
+	if (err != NULL) return err;
+	OrtMemoryInfo *mem;
+	if ((err = status_message(api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &mem))) != NULL) return err;
+	const char *keys[] = {"arena_extend_strategy"};
+	const size_t values[] = {1}; // kSameAsRequested
+	OrtArenaCfg *cfg;
+	if ((err = status_message(api->CreateArenaCfgV2(keys, values, 1, &cfg))) == NULL) {
+		err = status_message(api->CreateAndRegisterAllocator(env, mem, cfg));
+		api->ReleaseArenaCfg(cfg);
+	}
+	api->ReleaseMemoryInfo(mem);
+	return err;
+}
 static void release_value(OrtValue *v) { api->ReleaseValue(v); }
 
 static char *bind_input(OrtIoBinding *b, const char *name, OrtValue *v) {
@@ -89,6 +112,14 @@ func initAPI() error {
 		}
 	})
 	return capi.err
+}
+
+// shareCPUArena registers the CPU arena CPU sessions share (see arena.go).
+func shareCPUArena() error {
+	if err := initAPI(); err != nil {
+		return err
+	}
+	return cError("share the CPU arena", C.share_cpu_arena())
 }
 
 // cError turns a message from the C side into an error, freeing it.

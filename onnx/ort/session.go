@@ -191,6 +191,11 @@ func newSessionOptions(opts Options) (*ortgo.SessionOptions, error) {
 		// (BenchmarkStep/clean under /usr/bin/time, alternated).
 		err = so.SetMemPattern(false)
 	}
+	if err == nil && !opts.Device.CUDA {
+		if err = useSharedArena(); err == nil { // arena.go
+			err = so.AddSessionConfigEntry("session.use_env_allocators", "1")
+		}
+	}
 	if err == nil && opts.ProfilePrefix != "" {
 		err = so.EnableProfiling(opts.ProfilePrefix)
 	}
