@@ -151,6 +151,7 @@ typedef struct {
 	kernel base;
 	kind kind;
 	int64_t strides[2], pads[4], dilations[2], kernel[2], group, input_shape[4];
+	int64_t block; // x or dx, and y or dy, whose channels it divides in nChw{block}c; 0: all plain
 	int64_t x[4], dy[4]; // the shapes prim was built for (dy: y's for Conv); x[0] == 0: none yet
 	dnnl_primitive_t prim;
 	arg src, dst, wei;  // x or dx, y or dy, w or dw
@@ -236,6 +237,27 @@ static OrtStatus *ints(conv *c, const OrtKernelInfo *info, const char *name, int
 	return NULL;
 }
 
+// layout returns the layout of a 4-D tensor of channels channels in a
+// kernel of the given block: blocked (nChw{block}c) where block divides
+// channels, else plain (NCHW).
+static dnnl_format_tag_t layout(int64_t block, int64_t channels) {
+	if (block == 0 || channels % block != 0) return dnnl_nchw;
+	return block == 16 ? dnnl_nChw16c : dnnl_nChw8c;
+}
+
+// optional_int reads the int64 attribute name into out, leaving out as it
+// is where the node has none.
+static OrtStatus *optional_int(const OrtApi *api, const OrtKernelInfo *info, const char *name, int64_t *out) {
+	int64_t v;
+	OrtStatus *s = api->KernelInfoGetAttribute_int64(info, name, &v);
+	if (s != NULL) {
+		api->ReleaseStatus(s);
+		return NULL;
+	}
+	*out = v;
+	return NULL;
+}
+
 static void conv_release(conv *c) {
 	if (c->prim) dn.dnnl_primitive_destroy(c->prim);
 	c->prim = NULL;
@@ -264,9 +286,14 @@ static OrtStatus *conv_create(const OrtCustomOp *op, const OrtApi *api, const Or
 	    (s = ints(c, info, "kernel_shape", c->kernel, 2)) != NULL ||
 	    (c->kind == INPUT_GRAD && (s = ints(c, info, "input_shape", c->input_shape, 4)) != NULL) ||
 	    (s = api->KernelInfoGetAttribute_int64(info, "group", &c->group)) != NULL ||
+	    (s = optional_int(api, info, "block", &c->block)) != NULL ||
 	    (s = api->CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &c->cpu)) != NULL) {
 		conv_destroy(c);
 		return s;
+	}
+	if (c->block != 0 && c->block != 8 && c->block != 16) {
+		conv_destroy(c);
+		return status(api, ORT_INVALID_GRAPH, "%s %s: block %lld: want 0 (plain layout), 8 or 16", c->base.op, c->base.name, (long long)c->block);
 	}
 	if (c->group < 1 || c->strides[0] < 1 || c->strides[1] < 1 || c->dilations[0] < 1 || c->dilations[1] < 1 ||
 	    c->kernel[0] < 1 || c->kernel[1] < 1) {
@@ -309,7 +336,8 @@ static dnnl_status_t arg_init(arg *a, const dnnl_memory_desc_t *plain, const dnn
 }
 
 // conv_build makes the primitive (forward or backward) for x [N,C,H,W] and
-// y or dy [N,M,OH,OW], given in plain layouts (NCHW, OIHW or GOIHW), on the
+// y or dy [N,M,OH,OW], given in plain layouts (NCHW, OIHW or GOIHW; with a
+// block, ConvInputGrad's dy and dx blocked as ONNX Runtime's), on the
 // layouts oneDNN prefers (format any), reordered from and to the plain
 // ones where they differ. On the plain layouts themselves oneDNN 2.6 runs an
 // im2col + GEMM weight gradient, 6× slower than its blocked one with the
@@ -327,8 +355,11 @@ static OrtStatus *conv_build(conv *c, const int64_t x[4], const int64_t dy[4]) {
 	dnnl_memory_desc_t src_md, dst_md, w_md, src_any, dst_any, w_any;
 	dnnl_convolution_desc_t fd, bd;
 	conv_release(c);
-	DNNL_TRY(&c->base, dn.dnnl_memory_desc_init_by_tag(&src_md, 4, xd, dnnl_f32, dnnl_nchw), "input layout");
-	DNNL_TRY(&c->base, dn.dnnl_memory_desc_init_by_tag(&dst_md, 4, yd, dnnl_f32, dnnl_nchw), "gradient layout");
+	// With a block, x (or dx) and y (or dy) whose channels divide into
+	// blocks are in ONNX Runtime's blocked layout (nChw8c or nChw16c, as its
+	// blocked Conv and ReorderInput make them).
+	DNNL_TRY(&c->base, dn.dnnl_memory_desc_init_by_tag(&src_md, 4, xd, dnnl_f32, layout(c->block, ch)), "input layout");
+	DNNL_TRY(&c->base, dn.dnnl_memory_desc_init_by_tag(&dst_md, 4, yd, dnnl_f32, layout(c->block, m)), "gradient layout");
 	if (g == 1) {
 		DNNL_TRY(&c->base, dn.dnnl_memory_desc_init_by_tag(&w_md, 4, wd, dnnl_f32, dnnl_oihw), "weight layout");
 	} else {
@@ -659,6 +690,7 @@ typedef struct {
 	int layer; // layer normalization (else batch)
 	int64_t axis;
 	float epsilon, momentum;
+	int64_t block;   // batch normalization: x, y, dy and dx in nChw{block}c where block divides C; 0: plain
 	int64_t n, c, s; // the shape prim was built for ([N, C, S] or [T, C, 1]); c == 0: none yet
 	dnnl_primitive_t prim;
 	dnnl_memory_t x, dst, dx, scale, shift, mean, var, dscale, dshift; // dst: y or dy
@@ -691,14 +723,15 @@ static OrtStatus *norm_create(const OrtCustomOp *op, const OrtApi *api, const Or
 	if (s == NULL) s = api->KernelInfoGetAttribute_float(info, "epsilon", &b->epsilon);
 	if (s == NULL && b->kind == BN) s = api->KernelInfoGetAttribute_float(info, "momentum", &b->momentum);
 	if (s == NULL && b->layer) s = api->KernelInfoGetAttribute_int64(info, "axis", &b->axis);
+	if (s == NULL && !b->layer) s = optional_int(api, info, "block", &b->block);
 	if (s != NULL) {
 		norm_destroy(b);
 		return s;
 	}
-	if (!(b->epsilon > 0) || (b->layer && b->axis < 1)) {
+	if (!(b->epsilon > 0) || (b->layer && b->axis < 1) || (b->block != 0 && b->block != 8 && b->block != 16)) {
 		norm_destroy(b);
-		return status(api, ORT_INVALID_GRAPH, "%s %s: epsilon %g, axis %lld: want epsilon > 0 and axis ≥ 1", b->base.op, b->base.name,
-		              b->epsilon, (long long)b->axis);
+		return status(api, ORT_INVALID_GRAPH, "%s %s: epsilon %g, axis %lld, block %lld: want epsilon > 0, axis ≥ 1 and block 0, 8 or 16",
+		              b->base.op, b->base.name, b->epsilon, (long long)b->axis, (long long)b->block);
 	}
 	*out = b;
 	return NULL;
@@ -724,7 +757,7 @@ static OrtStatus *norm_build(norm *b, int64_t n, int64_t c, int64_t s) {
 		}
 	} else {
 		dnnl_batch_normalization_desc_t fd, bd;
-		DNNL_TRY(&b->base, dn.dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, dnnl_nchw), "layout");
+		DNNL_TRY(&b->base, dn.dnnl_memory_desc_init_by_tag(&md, 4, d, dnnl_f32, layout(b->block, c)), "layout");
 		smd = cmd;
 		DNNL_TRY(&b->base, dn.dnnl_batch_normalization_forward_desc_init(&fd, dnnl_forward_training, &md, b->epsilon, flags), "forward descriptor");
 		DNNL_TRY(&b->base, dn.dnnl_primitive_desc_create(&fwd, &fd, NULL, dn.engine, NULL), "forward primitive descriptor");

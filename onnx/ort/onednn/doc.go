@@ -45,6 +45,16 @@
 // scale and bias of the trailing axes' shape, mean and var [T]), on
 // oneDNN's layer normalization.
 //
+// # Layouts
+//
+// The convolutions and the batch normalizations take an optional attribute
+// block b (8 or 16; 0, the default, is plain): their 4-D tensors whose
+// channels b divides (x, y, dy, dx; never the weights or the statistics)
+// are then in ONNX Runtime's blocked layout, nChw{b}c ([N, C/b, H, W, b], as
+// its blocked Conv and ReorderInput write them), which oneDNN's kernels
+// prefer: a chain of layers passes its tensors on without a reorder in or
+// out of each kernel (graphs/lower.BlockedChains).
+//
 // # Library
 //
 // libdnnl.so.2 (or the file $TAET_ONEDNN_LIB names) is opened at run time
