@@ -66,16 +66,26 @@ func TestCheckpointRunningStatsMatchPyTorch(t *testing.T) {
 	if len(saved) == 0 {
 		t.Fatal("the checkpoint holds no running statistics")
 	}
+	// A running variance must agree to 1e-5 relative: the unbiased and the
+	// biased batch variance differ by more. A running mean is a tenth of a
+	// batch mean, a sum of terms that mostly cancel, so float32 summation
+	// order (oneDNN's blocked kernel against PyTorch's) moves the small ones
+	// by about 1e-7: 1e-4 relative of at least 0.01 still catches a wrong
+	// momentum, which is off by a factor.
 	worst := 0.0
 	for name, got := range saved {
 		w := want[name+"_updated"]
 		if len(w) != len(got) {
 			t.Fatalf("%s: PyTorch gave %d values, the checkpoint holds %d", name, len(w), len(got))
 		}
+		tol := 1e-5
+		if strings.HasSuffix(name, ".running_mean") {
+			tol = 1e-4
+		}
 		for i := range w {
 			d := math.Abs(float64(got[i])-w[i]) / max(math.Abs(w[i]), 1e-2)
 			worst = max(worst, d)
-			if d > 1e-5 {
+			if d > tol {
 				t.Errorf("%s[%d]: checkpoint %.7g, PyTorch %.7g", name, i, got[i], w[i])
 				break
 			}
