@@ -150,24 +150,15 @@ func (c *chains) onlyReader(v string) *onnxpb.NodeProto {
 	return nil
 }
 
-// eligibleConv reports whether n is a Conv BlockedChains blocks.
+// eligibleConv reports whether n is a Conv BlockedChains blocks: one the
+// blocked Conv runs, of constant weights and bias and a 4-D input.
 func (c *chains) eligibleConv(n *onnxpb.NodeProto) bool {
 	in := n.GetInput()
-	if n.GetOpType() != "Conv" || n.GetDomain() != "" || len(in) < 2 || len(n.GetOutput()) != 1 || !c.constant[in[1]] ||
-		len(in) == 3 && in[2] != "" && !c.constant[in[2]] {
+	if !blockable(c.m, n, c.block) || len(n.GetOutput()) != 1 || !c.constant[in[1]] || len(in) == 3 && in[2] != "" && !c.constant[in[2]] {
 		return false
 	}
-	x, okX := c.m.ValueShape(in[0])
-	w, okW := c.m.ValueShape(in[1])
-	if !okX || !okW || len(x) != 4 || len(w) != 4 {
-		return false
-	}
-	for _, a := range n.GetAttribute() {
-		if a.GetName() == "group" && a.GetI() != 1 || a.GetName() == "auto_pad" && string(a.GetS()) != "NOTSET" {
-			return false
-		}
-	}
-	return w[0]%c.block == 0 && w[1]%c.block == 0
+	x, ok := c.m.ValueShape(in[0])
+	return ok && len(x) == 4
 }
 
 // inferenceNorm reports whether n is an inference-mode BatchNormalization

@@ -54,10 +54,17 @@ func attackGraph(t *testing.T) (*graphs.Assembled, []ortest.Tensor) {
 	return g, []ortest.Tensor{ortest.F32(x, 3, 3, 16, 16), ortest.I64([]int64{1, 4, 9}, 3)}
 }
 
-// chained returns g's model after the onednn passes that precede
-// BlockedChains, and then BlockedChains', with how many it blocked.
-func chained(t *testing.T, g *graphs.Assembled, block int64) (*graphs.Model, int) {
+// chainedAttack returns attackGraph's graph and inputs, the block size, and
+// the graph after the onednn passes an attack needs before BlockedChains,
+// and then BlockedChains.
+func chainedAttack(t *testing.T) (*graphs.Assembled, []ortest.Tensor, int64, *graphs.Model) {
 	t.Helper()
+	initOneDNN(t)
+	g, in := attackGraph(t)
+	block, err := lower.BlockSize()
+	if err != nil {
+		t.Fatal(err)
+	}
 	m, _, err := lower.ConvGrads(g.Model, allGrads)
 	if err == nil {
 		m, _, err = lower.FoldScales(m)
@@ -68,11 +75,11 @@ func chained(t *testing.T, g *graphs.Assembled, block int64) (*graphs.Model, int
 	if err != nil {
 		t.Fatal(err)
 	}
-	low, n, err := lower.BlockedChains(m, block)
+	low, _, err := lower.BlockedChains(m, block)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return low, n
+	return g, in, block, low
 }
 
 // TestBlockedChainsKeepTheAttackBlocked: in an attack's input-gradient graph
@@ -83,13 +90,7 @@ func chained(t *testing.T, g *graphs.Assembled, block int64) (*graphs.Model, int
 // pooling's gradient, out of it for the pooling. The logits and the input
 // gradient are the standard graph's.
 func TestBlockedChainsKeepTheAttackBlocked(t *testing.T) {
-	initOneDNN(t)
-	g, in := attackGraph(t)
-	block, err := lower.BlockSize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	low, _ := chained(t, g, block)
+	g, in, block, low := chainedAttack(t)
 	counts := map[string]int{}
 	for _, nd := range low.Proto.GetGraph().GetNode() {
 		counts[nd.GetDomain()+"."+nd.GetOpType()]++
@@ -120,13 +121,7 @@ func TestBlockedChainsKeepTheAttackBlocked(t *testing.T) {
 // plain, and the input gradient comes out wrong: the kernel honours the
 // attribute, and the comparison above would catch a layout mixed up.
 func TestConvInputGradReadsTheBlockedLayout(t *testing.T) {
-	initOneDNN(t)
-	g, in := attackGraph(t)
-	block, err := lower.BlockSize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	low, _ := chained(t, g, block)
+	g, in, _, low := chainedAttack(t)
 	want := ortest.RunWith(t, g.Model, ort.Standard, in...)
 	p := proto.Clone(low.Proto).(*onnxpb.ModelProto)
 	for _, nd := range p.GetGraph().GetNode() {
@@ -167,16 +162,7 @@ func TestBlockedChainsGiveTheSameTrainStep(t *testing.T) {
 	if reorders > 3 {
 		t.Errorf("%d reorders in the train step, want at most 3", reorders)
 	}
-	rng := rand.New(rand.NewPCG(5, 6))
-	x := make([]float32, 4*3*16*16)
-	for i := range x {
-		x[i] = rng.Float32()
-	}
-	inputs := []ortest.Tensor{ortest.F32(x, 4, 3, 16, 16), ortest.I64([]int64{0, 3, 7, 9}, 4)}
-	values := graphs.InitParams(g.Params, 3)
-	for _, p := range g.Params {
-		inputs = append(inputs, ortest.F32(values[p.Name], p.Shape...))
-	}
+	inputs := stepInputs(g, 6)
 	want := ortest.RunWith(t, g.Model, ort.Standard, inputs...)
 	got := ortest.RunWith(t, g.Model, ort.OneDNN, inputs...)
 	for i, o := range g.Outputs {

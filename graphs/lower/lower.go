@@ -242,10 +242,17 @@ type rewriter struct {
 }
 
 func (r *rewriter) eligible(n *onnxpb.NodeProto, consts map[string]bool) bool {
-	if n.GetOpType() != "Conv" || n.GetDomain() != "" || len(n.GetInput()) < 2 || consts[n.GetInput()[1]] {
+	return blockable(r.m, n, r.block) && !consts[n.GetInput()[1]]
+}
+
+// blockable reports whether n is a standard 2-D Conv, ungrouped and of
+// explicit pads, whose weights are 4-D with both channel counts multiples
+// of block: what the runtime's blocked Conv runs.
+func blockable(m *graphs.Model, n *onnxpb.NodeProto, block int64) bool {
+	if n.GetOpType() != "Conv" || n.GetDomain() != "" || len(n.GetInput()) < 2 {
 		return false
 	}
-	w, ok := r.m.ValueShape(n.GetInput()[1])
+	w, ok := m.ValueShape(n.GetInput()[1])
 	if !ok || len(w) != 4 {
 		return false
 	}
@@ -254,7 +261,7 @@ func (r *rewriter) eligible(n *onnxpb.NodeProto, consts map[string]bool) bool {
 			return false
 		}
 	}
-	return w[0]%r.block == 0 && w[1]%r.block == 0
+	return w[0]%block == 0 && w[1]%block == 0
 }
 
 // lowerConv appends the blocked form of the Conv node n.

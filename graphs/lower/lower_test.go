@@ -49,6 +49,22 @@ func resnetStep(t *testing.T) *graphs.Assembled {
 	return g
 }
 
+// stepInputs returns inputs of resnetStep's graph g: images of uniform
+// pixels from seed, labels, and parameters initialised with seed 3.
+func stepInputs(g *graphs.Assembled, seed uint64) []ortest.Tensor {
+	rng := rand.New(rand.NewPCG(5, seed))
+	x := make([]float32, 4*3*16*16)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	inputs := []ortest.Tensor{ortest.F32(x, 4, 3, 16, 16), ortest.I64([]int64{0, 3, 7, 9}, 4)}
+	values := graphs.InitParams(g.Params, 3)
+	for _, p := range g.Params {
+		inputs = append(inputs, ortest.F32(values[p.Name], p.Shape...))
+	}
+	return inputs
+}
+
 // TestConvLowersEveryEligibleConv counts: ResNet-18 has 20 convolutions
 // (stem, 16 in the blocks, 3 shortcuts); the train step adds one input
 // gradient per stride-1 conv but the stem (ConvTranspose does the strided
@@ -119,16 +135,7 @@ func TestConvGivesTheSameStep(t *testing.T) {
 	if err != nil || n == 0 {
 		t.Fatalf("lowered %d convs: %v", n, err)
 	}
-	rng := rand.New(rand.NewPCG(5, 5))
-	x := make([]float32, 4*3*16*16)
-	for i := range x {
-		x[i] = rng.Float32()
-	}
-	inputs := []ortest.Tensor{ortest.F32(x, 4, 3, 16, 16), ortest.I64([]int64{0, 3, 7, 9}, 4)}
-	values := graphs.InitParams(g.Params, 3)
-	for _, p := range g.Params {
-		inputs = append(inputs, ortest.F32(values[p.Name], p.Shape...))
-	}
+	inputs := stepInputs(g, 5)
 	want := ortest.RunWith(t, g.Model, ort.Standard, inputs...)
 	got := ortest.RunWith(t, low, ort.Standard, inputs...)
 	for i, o := range g.Outputs {

@@ -12,8 +12,6 @@ import (
 	"github.com/taet-ml/taet/graphs/lower"
 	"github.com/taet-ml/taet/internal/ortest"
 	"github.com/taet-ml/taet/internal/testenv"
-	"github.com/taet-ml/taet/losses"
-	"github.com/taet-ml/taet/models"
 	"github.com/taet-ml/taet/onnx"
 	"github.com/taet-ml/taet/onnx/onnxpb"
 	"github.com/taet-ml/taet/onnx/ort"
@@ -432,27 +430,7 @@ func TestNormsMatchTheStandardSubgraph(t *testing.T) {
 // input gradient that reads it, and the gradient stays the standard one.
 func TestFoldScalesGivesTheSameInputGradient(t *testing.T) {
 	initOneDNN(t)
-	net, err := models.ByName("resnet18", models.Options{Classes: 10, ImageSize: 16, Width: 0.5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := graphs.GraphSpec{Name: "attack", Batch: 3, Image: []int64{3, 16, 16}, Net: net, Loss: losses.CrossEntropy}
-	step, err := graphs.TrainStepGraph(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	params := graphs.InitParams(step.Params, 1)
-	for name, v := range params { // running statistics away from 0 and 1, so the scales matter
-		if strings.HasSuffix(name, "running_var") {
-			for i := range v {
-				v[i] = 0.5 + float32(i%7)/4
-			}
-		}
-	}
-	g, err := graphs.InputGradGraph(spec, params)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, in := attackGraph(t)
 	low, _, err := lower.ConvGrads(g.Model, allGrads)
 	if err != nil {
 		t.Fatal(err)
@@ -461,12 +439,6 @@ func TestFoldScalesGivesTheSameInputGradient(t *testing.T) {
 	if _, k, err := lower.FoldScales(low); err != nil || k != 20 {
 		t.Fatalf("moved %d scales (%v), want 20", k, err)
 	}
-	rng := rand.New(rand.NewPCG(21, 3))
-	x := make([]float32, 3*3*16*16)
-	for i := range x {
-		x[i] = rng.Float32()
-	}
-	in := []ortest.Tensor{ortest.F32(x, 3, 3, 16, 16), ortest.I64([]int64{1, 4, 9}, 3)}
 	want := ortest.RunWith(t, g.Model, ort.Standard, in...)
 	got := ortest.RunWith(t, g.Model, ort.OneDNN, in...)
 	for i, o := range g.Outputs {
