@@ -9,12 +9,15 @@
 # and of bench/torch/fit.py doing the same work in PyTorch (the files read
 # as uint8 arrays as torchvision keeps them, the same split sizes, steps,
 # per-epoch evaluation and checkpoints), stock and with the tuned glibc
-# malloc of DESIGN.md section 5. Prints a table and writes
-# bench/out/fit-rss.json:
-#   {"taet": {"rss": bytes, "seconds": s}, "torch_stock": {...}, "torch_tuned": {...},
-#    "n_max": N, "ir": IR, "threads": T, "taet_cpu_kernels": "onednn"|"blocked"}
+# malloc of DESIGN.md section 5, for R rounds in alternating order (the peak
+# RSS of one fit varies by up to ±15% from run to run, on both sides).
+# Prints the medians with their range and writes bench/out/fit-rss.json:
+#   {"taet": {"rss": median bytes, "seconds": median s, "runs": [[bytes, s], ...]},
+#    "torch_stock": {...}, "torch_tuned": {...},
+#    "rounds": R, "n_max": N, "ir": IR, "threads": T, "taet_cpu_kernels": "onednn"|"blocked"}
 #
-# Usage: bench/fit-rss.sh [--n-max N] [--ir IR] [--threads T]
+# Usage: bench/fit-rss.sh [--rounds R] [--n-max N] [--ir IR] [--threads T]
+#   --rounds   rounds of the three fits (default 3; about 14 minutes each)
 #   --n-max    images of the head class in the split (default 256: 1,000
 #              images, 7 steps an epoch; 0 = all 5,000, 20,431 images)
 #   --ir       imbalance ratio (default 10)
@@ -23,19 +26,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-n_max=256 ir=10 threads=2
+rounds=3 n_max=256 ir=10 threads=2
 while [ $# -gt 0 ]; do
   case "$1" in
+    --rounds) rounds=$2; shift ;;
     --n-max) n_max=$2; shift ;;
     --ir) ir=$2; shift ;;
     --threads) threads=$2; shift ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/fit-rss.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 [[ "$n_max" =~ ^[0-9]+$ ]] || { echo "bench/fit-rss.sh: --n-max takes an integer ≥ 0, got $n_max" >&2; exit 2; }
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || { echo "bench/fit-rss.sh: --threads takes a positive integer, got $threads" >&2; exit 2; }
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "bench/fit-rss.sh: --rounds takes a positive integer, got $rounds" >&2; exit 2; }
 [[ "$ir" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "bench/fit-rss.sh: --ir takes a number ≥ 1, got $ir" >&2; exit 2; }
 
 . bench/lib.sh
@@ -77,27 +82,40 @@ measure() {
   echo "$name $((kib * 1024)) $sec"
 }
 
+# side NAME: one fit of taet, torch_stock or torch_tuned.
+side() {
+  case "$1" in
+    taet) rm -rf "$work/run"
+      measure taet "$out/taetctl" fit --dataset cifar10 --data "$data" --method taet --stage ce:1 --stage hel:1 \
+        --ir "$ir" --n-max "$n_max" --no-augment --eval-size 128 --threads "$threads" --out "$work/run" --quiet ;;
+    torch_stock) measure torch_stock $py bench/torch/fit.py --data "$data" --ir "$ir" --n-max "$n_max" --eval-size 128 \
+        --threads "$threads" --out "$work/torch.pt" ;;
+    torch_tuned) GLIBC_TUNABLES=$tuned measure torch_tuned $py bench/torch/fit.py --data "$data" --ir "$ir" \
+        --n-max "$n_max" --eval-size 128 --threads "$threads" --out "$work/torch.pt" ;;
+  esac
+}
 results=$(
-  measure taet "$out/taetctl" fit --dataset cifar10 --data "$data" --method taet --stage ce:1 --stage hel:1 \
-    --ir "$ir" --n-max "$n_max" --no-augment --eval-size 128 --threads "$threads" --out "$work/run" --quiet
-  measure torch_stock $py bench/torch/fit.py --data "$data" --ir "$ir" --n-max "$n_max" --eval-size 128 \
-    --threads "$threads" --out "$work/torch.pt"
-  GLIBC_TUNABLES=$tuned measure torch_tuned $py bench/torch/fit.py --data "$data" --ir "$ir" --n-max "$n_max" \
-    --eval-size 128 --threads "$threads" --out "$work/torch.pt"
+  for ((r = 1; r <= rounds; r++)); do
+    echo "round $r of $rounds" >&2
+    if ((r % 2)); then order="taet torch_stock torch_tuned"; else order="torch_tuned torch_stock taet"; fi
+    for s in $order; do side "$s"; done
+  done
 )
 
-$py - "$out/fit-rss.json" "$n_max" "$ir" "$threads" "$kernels" <<EOF
-import json, sys
-path, n_max, ir, threads, kernels = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-res = {}
+$py - "$out/fit-rss.json" "$rounds" "$n_max" "$ir" "$threads" "$kernels" <<EOF
+import json, statistics, sys
+path, rounds, n_max, ir, threads, kernels = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
+runs = {}
 for line in """$results""".splitlines():
     name, rss, sec = line.split()
-    res[name] = {"rss": int(rss), "seconds": float(sec)}
-res.update(n_max=n_max, ir=ir, threads=threads, taet_cpu_kernels=kernels)
+    runs.setdefault(name, []).append([int(rss), float(sec)])
+res = {name: {"rss": int(statistics.median(r[0] for r in rs)), "seconds": statistics.median(r[1] for r in rs), "runs": rs}
+       for name, rs in runs.items()}
+res.update(rounds=rounds, n_max=n_max, ir=ir, threads=threads, taet_cpu_kernels=kernels)
 json.dump(res, open(path, "w"), indent=1)
 for name in ("taet", "torch_stock", "torch_tuned"):
-    r = res[name]
-    print(f"{name:<12} peak RSS {r['rss'] / 2**20:7.0f} MiB  wall {r['seconds']:7.1f} s")
+    r, rss = res[name], [x[0] / 2**20 for x in res[name]["runs"]]
+    print(f"{name:<12} peak RSS {r['rss'] / 2**20:7.0f} MiB ({min(rss):.0f}-{max(rss):.0f})  wall {r['seconds']:7.1f} s")
 best = min(res["torch_stock"]["rss"], res["torch_tuned"]["rss"])
 print(f"taet / torch (the smaller): {res['taet']['rss'] / best:.2f}x")
 print(f"wrote {path}")
