@@ -79,6 +79,7 @@ measure() {
   /usr/bin/time -f '%M %e' -o "$work/time.txt" "$@" > "$work/$name.out" 2> "$work/$name.err" ||
     { echo "bench/fit-rss.sh: $name failed:" >&2; tail -20 "$work/$name.err" >&2; exit 1; }
   read -r kib sec < <(tail -1 "$work/time.txt")
+  echo "  $name: peak RSS $((kib / 1024)) MiB, $sec s" >&2
   echo "$name $((kib * 1024)) $sec"
 }
 
