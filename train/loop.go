@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"runtime/debug"
 	"time"
 
 	"github.com/taet-ml/taet/attacks"
@@ -175,12 +174,6 @@ func (f *fitter) adversarial(stage Stage, epoch, step int) error {
 	if err != nil {
 		return err
 	}
-	// Building the session left its graph behind, the parameters copied into
-	// it twice (initializers, serialized), garbage the heap holds until a
-	// collection at twice its size and returns to the system slowly: return it
-	// now, before the step's memory comes on top (a few ms of a step of
-	// seconds).
-	debug.FreeOSMemory()
 	adv := make([]float32, len(f.x.Data()))
 	err = f.pgd.Perturb(o, f.x.Data(), f.y.Data(), seeds, adv)
 	f.attackRun += set.RuntimeTime()

@@ -6,6 +6,7 @@ package ortsession
 
 import (
 	"fmt"
+	"runtime/debug"
 	"time"
 
 	"github.com/taet-ml/taet/graphs"
@@ -26,19 +27,31 @@ type Session struct {
 
 // New creates a session for m reading inputs, in m's input order. A CPU
 // session runs m lowered for opts.Kernels (package graphs/lower).
+//
+// Where m stores the parameters (the attacks' and evaluation's graphs,
+// built anew for every training step), m, its lowered form and their
+// serialized bytes each hold a copy of them, and the runtime makes more
+// while it creates the session. New is m's last user: it returns m and
+// the lowered graph to the system before the runtime starts, and the bytes
+// once it is done (a full collection each, a few ms), so that the copies do
+// not add up in the process's peak memory or stay in the heap until a
+// collection at twice its size.
 func New(m *graphs.Model, opts ort.Options, inputs []ort.Value) (*Session, error) {
-	b, err := lower.ForSession(m, opts)
-	if err != nil {
-		return nil, err
-	}
+	name, inputNames := m.Proto.GetGraph().GetName(), m.InputNames()
 	outputs := make([]Output, len(m.Outputs))
 	for i, o := range m.Outputs {
 		outputs[i] = Output{Name: o.Name, Shape: o.Shape}
 	}
-	s, err := NewFromBytes(b, m.InputNames(), inputs, outputs, opts)
+	b, err := lower.ForSession(m, opts)
 	if err != nil {
-		return nil, fmt.Errorf("session %s: %w", m.Proto.GetGraph().GetName(), err)
+		return nil, err
 	}
+	debug.FreeOSMemory()
+	s, err := NewFromBytes(b, inputNames, inputs, outputs, opts)
+	if err != nil {
+		return nil, fmt.Errorf("session %s: %w", name, err)
+	}
+	debug.FreeOSMemory()
 	return s, nil
 }
 
