@@ -18,8 +18,8 @@
 #
 # Usage: bench/fit-rss.sh [--rounds R] [--n-max N] [--ir IR] [--threads T]
 #   --rounds   rounds of the three fits (default 3; about 14 minutes each)
-#   --n-max    images of the head class in the split (default 256: 1,000
-#              images, 7 steps an epoch; 0 = all 5,000, 20,431 images)
+#   --n-max    images of the head class in the split (default 256: 1,043
+#              images, 8 steps an epoch; 0 = all 5,000, 20,431 images)
 #   --ir       imbalance ratio (default 10)
 #   --threads  threads on both sides (default 2)
 # Run it on a quiet machine: nothing else may run while it measures.
