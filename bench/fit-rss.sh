@@ -89,10 +89,11 @@ side() {
     taet) rm -rf "$work/run"
       measure taet "$out/taetctl" fit --dataset cifar10 --data "$data" --method taet --stage ce:1 --stage hel:1 \
         --ir "$ir" --n-max "$n_max" --no-augment --eval-size 128 --threads "$threads" --out "$work/run" --quiet ;;
-    torch_stock) measure torch_stock $py bench/torch/fit.py --data "$data" --ir "$ir" --n-max "$n_max" --eval-size 128 \
-        --threads "$threads" --out "$work/torch.pt" ;;
-    torch_tuned) GLIBC_TUNABLES=$tuned measure torch_tuned $py bench/torch/fit.py --data "$data" --ir "$ir" \
-        --n-max "$n_max" --eval-size 128 --threads "$threads" --out "$work/torch.pt" ;;
+    torch_stock|torch_tuned)
+      local tunables= # stock: an empty GLIBC_TUNABLES sets none
+      [ "$1" = torch_stock ] || tunables=$tuned
+      GLIBC_TUNABLES=$tunables measure "$1" $py bench/torch/fit.py --data "$data" --ir "$ir" --n-max "$n_max" \
+        --eval-size 128 --threads "$threads" --out "$work/torch.pt" ;;
   esac
 }
 results=$(
